@@ -1,0 +1,38 @@
+/**
+ * The VM spec: everything a build needs to know, after the CLI input and config defaults are merged and
+ * validated. Pure data; sizes in bytes, memory in MiB.
+ */
+export type FsType = 'ext4' | 'xfs';
+export type HypervisorType = 'kvm' | 'qemu';
+
+/** How the guest configures its first NIC. */
+export type GuestNetConfig =
+  | { mode: 'dhcp' }
+  | { mode: 'static'; address: string; prefix: number; gateway?: string; dns: string[] };
+
+/** What the domain's NIC is attached to on the host. */
+export type NicAttachment =
+  | { type: 'bridge'; bridge: string }
+  | { type: 'network'; network: string }
+  | { type: 'user' }
+  | { type: 'none' };
+
+export interface VmSpec {
+  name: string;
+  bundle: string;
+  cpus: number;
+  memoryMiB: number;
+  diskBytes: number;
+  swapBytes: number;
+  fs: FsType;
+  net: GuestNetConfig;
+  nic: NicAttachment;
+  start: boolean;
+  autostart: boolean;
+}
+
+/** One change to a file inside the guest root. Paths are absolute guest paths ('/etc/hostname'). */
+export type FileEdit =
+  | { kind: 'write'; path: string; content: string; mode?: number }
+  | { kind: 'delete'; path: string }
+  | { kind: 'mkdir'; path: string; mode?: number };
