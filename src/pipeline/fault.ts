@@ -1,0 +1,23 @@
+import { VmforgeError } from '../errors.js';
+
+/**
+ * Fault injection for tests: VMFORGE_FAULT="before:STEP_ID" or "after:STEP_ID" makes the pipeline fail at that
+ * point. Unset (normal use) it does nothing.
+ */
+export interface FaultPoint {
+  when: 'before' | 'after';
+  step: string;
+}
+
+export function parseFault(value: string | undefined): FaultPoint | null {
+  if (!value) return null;
+  const m = /^(before|after):([a-z0-9.-]+)$/.exec(value);
+  if (!m) throw new VmforgeError('INVALID_INPUT', `VMFORGE_FAULT='${value}' is not before:STEP or after:STEP`);
+  return { when: m[1] as 'before' | 'after', step: m[2] as string };
+}
+
+export class InjectedFault extends VmforgeError {
+  constructor(p: FaultPoint) {
+    super('INTERNAL', `injected fault ${p.when} step '${p.step}'`);
+  }
+}

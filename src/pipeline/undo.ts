@@ -1,0 +1,39 @@
+/**
+ * Undo records: plain JSON written to the journal BEFORE the side effect they undo, so a crashed process can
+ * be undone by a fresh one. Every executor is idempotent: "already gone" is success.
+ */
+export type UndoRecord =
+  | { kind: 'file.remove'; path: string }
+  | { kind: 'dir.remove'; path: string }
+  | { kind: 'loop.detach-backing'; backingFile: string }
+  | { kind: 'mount.umount'; target: string }
+  | { kind: 'domain.remove'; name: string; uri: string }
+  | { kind: 'inventory.forget'; name: string };
+
+export type UndoKind = UndoRecord['kind'];
+
+export type UndoExecutor<K extends UndoKind> = (record: Extract<UndoRecord, { kind: K }>) => Promise<void>;
+
+export type UndoRegistry = { [K in UndoKind]: UndoExecutor<K> };
+
+export function describeUndo(r: UndoRecord): string {
+  switch (r.kind) {
+    case 'file.remove':
+      return `remove file ${r.path}`;
+    case 'dir.remove':
+      return `remove directory ${r.path}`;
+    case 'loop.detach-backing':
+      return `detach loop devices of ${r.backingFile}`;
+    case 'mount.umount':
+      return `unmount ${r.target}`;
+    case 'domain.remove':
+      return `stop and undefine domain ${r.name}`;
+    case 'inventory.forget':
+      return `forget VM ${r.name} in the inventory`;
+  }
+}
+
+export async function runUndo(registry: UndoRegistry, record: UndoRecord): Promise<void> {
+  const exec = registry[record.kind] as UndoExecutor<typeof record.kind>;
+  await exec(record as never);
+}

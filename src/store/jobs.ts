@@ -1,0 +1,90 @@
+import type { UndoRecord } from '../pipeline/undo.js';
+import type { Db } from './db.js';
+import type { JobStatus } from './schema.js';
+
+export interface JournalEntry {
+  id: number;
+  stepId: string;
+  record: UndoRecord;
+}
+
+/** Jobs, their undo journal and their step timings. */
+export class JobRepo {
+  constructor(private readonly db: Db) {}
+
+  async start(kind: string, vmName: string): Promise<number> {
+    const row = await this.db
+      .insertInto('jobs')
+      .values({ kind, vm_name: vmName, status: 'running', pid: process.pid, error: null, started_at: now(), finished_at: null })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    return row.id;
+  }
+
+  async finish(id: number, status: JobStatus, error?: string): Promise<void> {
+    await this.db
+      .updateTable('jobs')
+      .set({ status, error: error ?? null, finished_at: now() })
+      .where('id', '=', id)
+      .execute();
+  }
+
+  async appendUndo(jobId: number, stepId: string, record: UndoRecord): Promise<number> {
+    const row = await this.db
+      .insertInto('journal')
+      .values({ job_id: jobId, step_id: stepId, record: JSON.stringify(record), created_at: now(), undone_at: null })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    return row.id;
+  }
+
+  /** Records not yet undone, newest first: the order in which they must be undone. */
+  async pendingUndo(jobId: number): Promise<JournalEntry[]> {
+    const rows = await this.db
+      .selectFrom('journal')
+      .select(['id', 'step_id', 'record'])
+      .where('job_id', '=', jobId)
+      .where('undone_at', 'is', null)
+      .orderBy('id', 'desc')
+      .execute();
+    return rows.map((r) => ({ id: r.id, stepId: r.step_id, record: JSON.parse(r.record) as UndoRecord }));
+  }
+
+  async markUndone(entryId: number): Promise<void> {
+    await this.db.updateTable('journal').set({ undone_at: now() }).where('id', '=', entryId).execute();
+  }
+
+  /** After success the journal's records describe resources the VM now owns; they are no longer undo work. */
+  async clearJournal(jobId: number): Promise<void> {
+    await this.db.deleteFrom('journal').where('job_id', '=', jobId).execute();
+  }
+
+  async recordTiming(jobId: number, t: { stepId: string; title: string; status: 'done' | 'failed' | 'skipped'; durationMs: number; startedAt: string }): Promise<void> {
+    await this.db
+      .insertInto('step_timings')
+      .values({ job_id: jobId, step_id: t.stepId, title: t.title, status: t.status, duration_ms: t.durationMs, started_at: t.startedAt })
+      .execute();
+  }
+
+  async timings(jobId: number) {
+    return this.db.selectFrom('step_timings').selectAll().where('job_id', '=', jobId).orderBy('id').execute();
+  }
+
+  async lastJob(vmName: string, kind: string) {
+    return this.db
+      .selectFrom('jobs')
+      .selectAll()
+      .where('vm_name', '=', vmName)
+      .where('kind', '=', kind)
+      .orderBy('id', 'desc')
+      .executeTakeFirst();
+  }
+
+  /** Jobs still marked running whose process is gone: their journals need recovery. */
+  async orphaned(isAlive: (pid: number) => boolean) {
+    const rows = await this.db.selectFrom('jobs').selectAll().where('status', '=', 'running').execute();
+    return rows.filter((r) => r.pid !== process.pid && !isAlive(r.pid));
+  }
+}
+
+const now = () => new Date().toISOString();

@@ -1,0 +1,61 @@
+/** Row types of the state database (kysely table interfaces). JSON columns are stored as text. */
+import type { Generated } from 'kysely';
+
+export type VmStatus = 'building' | 'defined' | 'running' | 'failed' | 'destroying';
+export type JobStatus = 'running' | 'succeeded' | 'failed' | 'undone' | 'undo-failed';
+
+export interface VmsTable {
+  name: string;
+  uuid: string;
+  status: VmStatus;
+  /** VmSpec as JSON */
+  spec: string;
+  bundle_ref: string;
+  bundle_sha256: string;
+  disk_path: string;
+  mac: string | null;
+  ip: string | null;
+  domain_name: string;
+  console_log: string | null;
+  boot_seconds: number | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface JobsTable {
+  id: Generated<number>;
+  kind: string;
+  vm_name: string;
+  status: JobStatus;
+  pid: number;
+  error: string | null;
+  started_at: string;
+  finished_at: string | null;
+}
+
+export interface JournalTable {
+  id: Generated<number>;
+  job_id: number;
+  step_id: string;
+  /** UndoRecord as JSON */
+  record: string;
+  created_at: string;
+  undone_at: string | null;
+}
+
+export interface StepTimingsTable {
+  id: Generated<number>;
+  job_id: number;
+  step_id: string;
+  title: string;
+  status: 'done' | 'failed' | 'skipped';
+  duration_ms: number;
+  started_at: string;
+}
+
+export interface Database {
+  vms: VmsTable;
+  jobs: JobsTable;
+  journal: JournalTable;
+  step_timings: StepTimingsTable;
+}
