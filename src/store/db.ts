@@ -10,7 +10,8 @@ export type Db = Kysely<Database>;
 
 /** Opens (creating if needed) the SQLite state database and brings its schema up to date. */
 export async function openDb(path: string): Promise<Db> {
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  // 0755: QEMU runs as an unprivileged user and must traverse the state dir to reach disks under it.
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
   let sqlite: SQLite.Database;
   try {
     sqlite = new SQLite(path);

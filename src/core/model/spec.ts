@@ -35,4 +35,6 @@ export interface VmSpec {
 export type FileEdit =
   | { kind: 'write'; path: string; content: string; mode?: number }
   | { kind: 'delete'; path: string }
-  | { kind: 'mkdir'; path: string; mode?: number };
+  | { kind: 'mkdir'; path: string; mode?: number }
+  /** A symlink at `path` whose `target` is stored verbatim (as `systemctl enable` would make it). */
+  | { kind: 'symlink'; path: string; target: string };

@@ -1,0 +1,39 @@
+/**
+ * The application context: config, state database, and the executors the use cases run through. The CLI
+ * builds one per invocation; tests build one against temp dirs.
+ */
+import { loadConfig } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { ExecaRunner, type CommandRunner } from '../exec/runner.js';
+import { VirshHypervisor, type Hypervisor } from '../exec/libvirt/hypervisor.js';
+import { BundleStore } from '../bundles/store.js';
+import { openDb, type Db } from '../store/db.js';
+import { JobRepo } from '../store/jobs.js';
+import { VmRepo } from '../store/vms.js';
+
+export interface AppContext {
+  config: Config;
+  db: Db;
+  runner: CommandRunner;
+  hypervisor: Hypervisor;
+  bundles: BundleStore;
+  vms: VmRepo;
+  jobs: JobRepo;
+  close(): Promise<void>;
+}
+
+export async function createContext(opts: { configPath?: string; config?: Config; runner?: CommandRunner }): Promise<AppContext> {
+  const config = opts.config ?? (await loadConfig(opts.configPath));
+  const db = await openDb(config.dbPath);
+  const runner = opts.runner ?? new ExecaRunner();
+  return {
+    config,
+    db,
+    runner,
+    hypervisor: new VirshHypervisor(runner, config.libvirt.uri),
+    bundles: new BundleStore(config.bundles.dir),
+    vms: new VmRepo(db),
+    jobs: new JobRepo(db),
+    close: () => db.destroy(),
+  };
+}

@@ -1,0 +1,37 @@
+/** The undo registry: one idempotent executor per undo record kind, bound to the app's executors. */
+import { rm, rmdir } from 'node:fs/promises';
+import type { UndoRegistry } from '../pipeline/undo.js';
+import { detachWholeWithPartx, loopsBackingFile } from '../exec/tools/loop.js';
+import { umount } from '../exec/tools/mount.js';
+import { VirshHypervisor } from '../exec/libvirt/hypervisor.js';
+import type { AppContext } from './context.js';
+
+export function undoRegistry(ctx: Pick<AppContext, 'runner' | 'hypervisor' | 'vms' | 'config'>): UndoRegistry {
+  return {
+    'file.remove': async (r) => {
+      await rm(r.path, { force: true });
+    },
+    'dir.remove': async (r) => {
+      // Only an empty directory: if something is still mounted or inside, that is a leak to report, not delete.
+      await rmdir(r.path).catch((e: NodeJS.ErrnoException) => {
+        if (e.code !== 'ENOENT') throw e;
+      });
+    },
+    'loop.detach-backing': async (r) => {
+      for (const l of await loopsBackingFile(ctx.runner, r.backingFile)) {
+        await detachWholeWithPartx(ctx.runner, l);
+      }
+    },
+    'mount.umount': async (r) => {
+      await umount(ctx.runner, r.target);
+    },
+    'domain.remove': async (r) => {
+      const hv = r.uri === ctx.config.libvirt.uri ? ctx.hypervisor : new VirshHypervisor(ctx.runner, r.uri);
+      await hv.destroy(r.name);
+      await hv.undefine(r.name);
+    },
+    'inventory.forget': async (r) => {
+      await ctx.vms.remove(r.name);
+    },
+  };
+}

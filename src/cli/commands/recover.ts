@@ -1,0 +1,24 @@
+import type { Command } from 'commander';
+import { rendererFor, withContext } from './shared.js';
+
+export function registerRecoverCommand(program: Command): void {
+  program
+    .command('recover')
+    .description('undo what builds or destroys left half-done when their process died (also runs before every build/destroy)')
+    .option('--json', 'JSON output')
+    .addHelpText('after', '\nExamples:\n  vmforge recover')
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
+      const r = rendererFor(cmd);
+      await withContext(cmd, async (ctx) => {
+        const { recoverOrphans } = await import('../../app/recover.js');
+        const jobs = await recoverOrphans(ctx, (e) => r.event(e));
+        r.result(jobs, () =>
+          jobs.length
+            ? jobs.map((j) => `job ${j.jobId} (${j.kind} ${j.vm}): undid ${j.undone} change(s)${j.failures.length ? `; failed: ${j.failures.join('; ')}` : ''}`).join('\n')
+            : 'nothing to recover',
+        );
+        if (jobs.some((j) => j.failures.length)) process.exitCode = 1;
+        void opts;
+      });
+    });
+}

@@ -1,0 +1,155 @@
+import type { Command } from 'commander';
+import { collect, interruptSignal, rendererFor, withContext } from './shared.js';
+import { fmtMs, table } from '../render.js';
+import { formatSize, MiB } from '../../core/units.js';
+
+export function registerVmCommands(program: Command): void {
+  const vm = program.command('vm').description('build, list, inspect and destroy VMs');
+
+  vm.command('build')
+    .description('build a VM from a bundle: disk, filesystem, guest setup, bootloader, libvirt domain, boot')
+    .argument('<name>', 'VM name: an RFC 1123 label (a-z, 0-9, hyphen; at most 63)')
+    .requiredOption('-b, --bundle <ref>', 'bundle NAME[:VERSION] from the local store')
+    .option('--cpus <n>', 'virtual CPUs (default from config: 1)')
+    .option('--memory <size>', 'memory, e.g. 1G (default 1G)')
+    .option('--disk <size>', 'disk size, e.g. 8G (default 4G)')
+    .option('--swap <size>', 'swap partition size, 0 for none (default 512M)')
+    .option('--fs <type>', 'root filesystem: ext4 or xfs (default ext4)')
+    .option('--ip <cidr>', 'static address with prefix, e.g. 10.20.0.5/24 (default: DHCP)')
+    .option('--gateway <ip>', 'default gateway (with --ip)')
+    .option('--dns <ip>', 'DNS server (with --ip; repeatable)', collect)
+    .option('--bridge <name>', 'attach the NIC to this host bridge')
+    .option('--net <spec>', 'NIC attachment: auto, user, none, bridge:NAME, network:NAME (default auto)')
+    .option('--root-password-file <file>', 'set root\'s password from the first line of this file (stored hashed)')
+    .option('--no-start', 'define the domain but do not start it')
+    .option('--no-autostart', 'do not mark the domain to start with the host')
+    .option('--wait', 'wait until the guest shows its login prompt on the serial console')
+    .option('--wait-timeout <seconds>', 'how long --wait waits (default from config: 300)')
+    .option('--dry-run', 'print the plan and the domain XML; change nothing')
+    .option('--json', 'machine-readable output: JSON lines of progress events, then the result')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  vmforge vm build web1 --bundle debian-bookworm
+  vmforge vm build db1 --bundle debian-bookworm --cpus 2 --memory 4G --disk 20G --fs xfs \\
+      --ip 10.20.0.15/24 --gateway 10.20.0.1 --dns 10.20.0.1 --bridge br0 --wait
+  vmforge vm build test1 --bundle debian-bookworm --dry-run
+
+A failure at any step undoes everything done so far (disk file, loop devices, mounts, domain, inventory).`,
+    )
+    .action(async (name: string, opts: Record<string, unknown>, cmd: Command) => {
+      const r = rendererFor(cmd);
+      const { signal, dispose } = interruptSignal();
+      try {
+        await withContext(cmd, async (ctx) => {
+          const { buildVm } = await import('../../app/build.js');
+          const res = await buildVm(
+            ctx,
+            {
+              name,
+              bundle: opts.bundle as string,
+              cpus: opts.cpus as string | undefined,
+              memory: opts.memory as string | undefined,
+              disk: opts.disk as string | undefined,
+              swap: opts.swap as string | undefined,
+              fs: opts.fs as string | undefined,
+              ip: opts.ip as string | undefined,
+              gateway: opts.gateway as string | undefined,
+              dns: opts.dns as string[] | undefined,
+              bridge: opts.bridge as string | undefined,
+              net: opts.net as string | undefined,
+              start: opts.start as boolean,
+              autostart: opts.autostart as boolean,
+            },
+            {
+              dryRun: Boolean(opts.dryRun),
+              wait: Boolean(opts.wait),
+              waitTimeoutSeconds: opts.waitTimeout === undefined ? undefined : Number(opts.waitTimeout),
+              rootPasswordFile: opts.rootPasswordFile as string | undefined,
+              emit: (e) => r.event(e),
+              signal,
+            },
+          );
+          r.result(res, () => {
+            if (res.dryRun) return `${res.planText}\n\n${res.domainXml}`;
+            const lines = [`VM ${res.name} built: ${res.state}${res.ip ? `, ${res.ip}` : ''}, MAC ${res.mac}`];
+            if (res.bootSeconds !== undefined) lines.push(`booted to login prompt in ${res.bootSeconds.toFixed(1)} s`);
+            if (res.loginLine) lines.push(`console: ${res.loginLine}`);
+            return lines.join('\n');
+          });
+        });
+      } finally {
+        dispose();
+      }
+    });
+
+  vm.command('list')
+    .description('list VMs in the inventory with their live libvirt state')
+    .option('--json', 'JSON output')
+    .addHelpText('after', '\nExamples:\n  vmforge vm list\n  vmforge vm list --json | jq -r ".[].name"')
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
+      await withContext(cmd, async (ctx) => {
+        const { listVms } = await import('../../app/inventory.js');
+        const vms = await listVms(ctx);
+        if (opts.json) return void process.stdout.write(`${JSON.stringify(vms, null, 2)}\n`);
+        if (!vms.length) return void process.stdout.write('no VMs\n');
+        process.stdout.write(
+          `${table(
+            vms.map((v) => [v.name, v.status, v.state ?? '-', String(v.cpus), formatSize(v.memoryMiB * MiB), formatSize(v.diskBytes), v.ip ?? '-', v.mac ?? '-', v.bundle]),
+            ['NAME', 'STATUS', 'STATE', 'CPUS', 'MEMORY', 'DISK', 'IP', 'MAC', 'BUNDLE'],
+          )}\n`,
+        );
+      });
+    });
+
+  vm.command('show')
+    .description("show one VM: spec, resources, libvirt state and the build's step timings")
+    .argument('<name>', 'VM name')
+    .option('--json', 'JSON output')
+    .addHelpText('after', '\nExamples:\n  vmforge vm show web1\n  vmforge vm show web1 --json')
+    .action(async (name: string, opts: { json?: boolean }, cmd: Command) => {
+      await withContext(cmd, async (ctx) => {
+        const { showVm } = await import('../../app/inventory.js');
+        const v = await showVm(ctx, name);
+        if (opts.json) return void process.stdout.write(`${JSON.stringify(v, null, 2)}\n`);
+        const lines = [
+          `name:       ${v.name}`,
+          `status:     ${v.status} (libvirt: ${v.state ?? 'not defined'})`,
+          `uuid:       ${v.uuid}`,
+          `bundle:     ${v.bundle} (sha256 ${v.bundleSha256.slice(0, 12)}…)`,
+          `cpus:       ${v.cpus}`,
+          `memory:     ${formatSize(v.memoryMiB * MiB)}`,
+          `disk:       ${v.diskPath} (${formatSize(v.diskBytes)}, ${v.fs}, swap ${formatSize(v.swapBytes)})`,
+          `network:    ${v.nic}; guest ${v.net}; MAC ${v.mac ?? '-'}`,
+          `console:    ${v.consoleLog ?? '-'}`,
+          `created:    ${v.createdAt}`,
+        ];
+        if (v.bootSeconds !== null) lines.push(`boot:       ${v.bootSeconds.toFixed(1)} s to login prompt`);
+        if (v.timings.length) {
+          lines.push('build steps:');
+          for (const t of v.timings) lines.push(`  ${t.title.padEnd(44)} ${fmtMs(t.durationMs).padStart(9)}  ${t.status}`);
+        }
+        process.stdout.write(`${lines.join('\n')}\n`);
+      });
+    });
+
+  vm.command('destroy')
+    .description('stop and undefine the domain, remove its disk and console log, and forget the VM')
+    .argument('<name>', 'VM name')
+    .option('--json', 'JSON lines of progress events, then the result')
+    .addHelpText('after', '\nExamples:\n  vmforge vm destroy web1\n\nIdempotent: a half-built or half-destroyed VM is cleaned up as far as it exists.')
+    .action(async (name: string, _opts: unknown, cmd: Command) => {
+      const r = rendererFor(cmd);
+      const { signal, dispose } = interruptSignal();
+      try {
+        await withContext(cmd, async (ctx) => {
+          const { destroyVm } = await import('../../app/destroy.js');
+          const res = await destroyVm(ctx, name, { emit: (e) => r.event(e), signal });
+          r.result(res, () => `VM ${name} destroyed`);
+        });
+      } finally {
+        dispose();
+      }
+    });
+}

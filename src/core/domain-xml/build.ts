@@ -1,0 +1,206 @@
+/**
+ * DomainModel -> libvirt domain XML. The model is validated first so a bad value fails here with a
+ * VmforgeError naming the field, not later as an opaque `virsh define` error.
+ */
+import { VmforgeError } from '../../errors.js';
+import type {
+  BootConfig,
+  ClockTimer,
+  CpuConfig,
+  DiskDevice,
+  DomainModel,
+  InterfaceDevice,
+  SerialConsole,
+} from './model.js';
+import { el, serializeXml, textEl, type XmlElement } from './xml.js';
+
+export function buildDomainXml(model: DomainModel): string {
+  validateDomainModel(model);
+  return serializeXml(domainElement(model));
+}
+
+export function domainElement(m: DomainModel): XmlElement {
+  return el(
+    'domain',
+    { type: m.type },
+    textEl('name', m.name),
+    textEl('uuid', m.uuid.toLowerCase()),
+    m.description !== undefined && textEl('description', m.description),
+    textEl('memory', m.memoryMiB, { unit: 'MiB' }),
+    textEl('currentMemory', m.memoryMiB, { unit: 'MiB' }),
+    textEl('vcpu', m.vcpus, { placement: 'static' }),
+    el(
+      'os',
+      {},
+      textEl('type', m.os.type, { arch: m.os.arch, machine: m.os.machine }),
+      bootElements(m.os.boot),
+    ),
+    (m.features.acpi || m.features.apic) && el('features', {}, m.features.acpi && el('acpi'), m.features.apic && el('apic')),
+    m.cpu && cpuElement(m.cpu),
+    el('clock', { offset: m.clock.offset }, m.clock.timers.map(timerElement)),
+    textEl('on_poweroff', m.onPoweroff),
+    textEl('on_reboot', m.onReboot),
+    textEl('on_crash', m.onCrash),
+    el(
+      'devices',
+      {},
+      m.disks.map(diskElement),
+      !m.usb && el('controller', { type: 'usb', model: 'none' }),
+      m.interfaces.map(interfaceElement),
+      m.serial && serialElements(m.serial),
+      el('memballoon', { model: m.memballoon.model }),
+      m.rng && el('rng', { model: m.rng.model }, textEl('backend', m.rng.backend, { model: 'random' })),
+    ),
+  );
+}
+
+function bootElements(boot: BootConfig): XmlElement[] {
+  switch (boot.kind) {
+    case 'disk':
+      return [el('boot', { dev: boot.dev })];
+    case 'kernel': {
+      const out = [textEl('kernel', boot.kernel)];
+      if (boot.initrd !== undefined) out.push(textEl('initrd', boot.initrd));
+      if (boot.cmdline !== undefined) out.push(textEl('cmdline', boot.cmdline));
+      return out;
+    }
+  }
+}
+
+function cpuElement(cpu: CpuConfig): XmlElement {
+  switch (cpu.mode) {
+    case 'host-passthrough':
+    case 'host-model':
+    case 'maximum':
+      return el('cpu', { mode: cpu.mode });
+    case 'custom':
+      return el('cpu', { mode: 'custom', match: 'exact' }, textEl('model', cpu.model, { fallback: 'allow' }));
+  }
+}
+
+function timerElement(t: ClockTimer): XmlElement {
+  switch (t.name) {
+    case 'rtc':
+    case 'pit':
+      return el('timer', { name: t.name, tickpolicy: t.tickpolicy });
+    case 'hpet':
+    case 'kvmclock':
+      return el('timer', { name: t.name, present: t.present });
+  }
+}
+
+function diskElement(d: DiskDevice): XmlElement {
+  return el(
+    'disk',
+    { type: 'file', device: 'disk' },
+    el('driver', { name: 'qemu', type: d.format, cache: d.cache, discard: d.discard, io: d.io }),
+    el('source', { file: d.sourceFile }),
+    el('target', { dev: d.target, bus: d.bus }),
+    d.readonly === true && el('readonly'),
+  );
+}
+
+function interfaceElement(i: InterfaceDevice): XmlElement {
+  let source: XmlElement | null;
+  switch (i.kind) {
+    case 'bridge':
+      source = el('source', { bridge: i.source });
+      break;
+    case 'network':
+      source = el('source', { network: i.source });
+      break;
+    case 'user':
+      source = null;
+      break;
+  }
+  return el(
+    'interface',
+    { type: i.kind },
+    el('mac', { address: i.mac.toLowerCase() }),
+    source,
+    el('model', { type: i.model }),
+  );
+}
+
+function serialElements(s: SerialConsole): XmlElement[] {
+  const source = () => el('source', { mode: 'bind', path: s.socketPath });
+  return [
+    el(
+      'serial',
+      { type: 'unix' },
+      source(),
+      el('log', { file: s.logFile, append: s.logAppend ? 'on' : 'off' }),
+      el('target', { type: 'isa-serial', port: 0 }, el('model', { name: 'isa-serial' })),
+    ),
+    // libvirt ties console port 0 of target type 'serial' to the first <serial>; same source, one device.
+    el('console', { type: 'unix' }, source(), el('target', { type: 'serial', port: 0 })),
+  ];
+}
+
+// ---------------------------------------------------------------------------------------------------
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const MAC_RE = /^[0-9a-f]{2}(?::[0-9a-f]{2}){5}$/i;
+const DISK_TARGET_RE = /^(?:vd|sd|hd)[a-z]{1,3}$/;
+const MACHINE_RE = /^[A-Za-z0-9._-]+$/;
+/** sun_path is 108 bytes including the terminating NUL. */
+const MAX_UNIX_SOCKET_PATH_BYTES = 107;
+
+function bad(field: string, problem: string, hint?: string): VmforgeError {
+  return new VmforgeError('INVALID_INPUT', `domain ${field} ${problem}`, hint === undefined ? {} : { hint });
+}
+
+function requireAbsolutePath(field: string, p: string): void {
+  if (!p.startsWith('/')) throw bad(field, `must be an absolute path, got ${JSON.stringify(p)}`);
+  if (p.includes('\0')) throw bad(field, 'contains a NUL byte');
+}
+
+function requireCount(field: string, n: number, max: number): void {
+  if (!Number.isInteger(n) || n < 1 || n > max) throw bad(field, `must be an integer from 1 to ${max}, got ${n}`);
+}
+
+export function validateDomainModel(m: DomainModel): void {
+  if (m.name.length === 0 || m.name.trim() !== m.name) {
+    throw bad('name', `${JSON.stringify(m.name)} is empty or has surrounding whitespace`);
+  }
+  if (m.name.includes('/')) throw bad('name', `${JSON.stringify(m.name)} contains '/', which libvirt rejects`);
+  if (!UUID_RE.test(m.uuid)) throw bad('uuid', `${JSON.stringify(m.uuid)} is not a UUID`);
+  requireCount('memoryMiB', m.memoryMiB, 16 * 1024 * 1024);
+  requireCount('vcpus', m.vcpus, 4096);
+  if (!MACHINE_RE.test(m.os.machine)) throw bad('machine', `${JSON.stringify(m.os.machine)} is not a machine type name`);
+  if (m.os.boot.kind === 'kernel') {
+    requireAbsolutePath('kernel', m.os.boot.kernel);
+    if (m.os.boot.initrd !== undefined) requireAbsolutePath('initrd', m.os.boot.initrd);
+  }
+  if (m.cpu?.mode === 'custom' && !MACHINE_RE.test(m.cpu.model)) throw bad('cpu model', `${JSON.stringify(m.cpu.model)} is not a CPU model name`);
+
+  const targets = new Set<string>();
+  for (const d of m.disks) {
+    requireAbsolutePath('disk source', d.sourceFile);
+    if (!DISK_TARGET_RE.test(d.target)) throw bad('disk target', `${JSON.stringify(d.target)} is not a device name like 'vda'`);
+    if (targets.has(d.target)) throw bad('disk target', `${d.target} is used twice`);
+    targets.add(d.target);
+    if (d.io === 'native' && d.cache !== 'none' && d.cache !== 'directsync') {
+      throw bad('disk io', "'native' needs cache 'none' or 'directsync'", "use io 'threads' or set cache to 'none'");
+    }
+  }
+
+  const macs = new Set<string>();
+  for (const i of m.interfaces) {
+    if (!MAC_RE.test(i.mac)) throw bad('MAC address', `${JSON.stringify(i.mac)} is not of the form 52:54:00:xx:xx:xx`);
+    if (parseInt(i.mac.slice(0, 2), 16) & 1) throw bad('MAC address', `${i.mac} is a multicast address`, 'the first octet must be even');
+    const mac = i.mac.toLowerCase();
+    if (macs.has(mac)) throw bad('MAC address', `${mac} is used twice`);
+    macs.add(mac);
+    if (i.kind !== 'user' && i.source.trim() === '') throw bad(`${i.kind} source`, 'is empty');
+  }
+
+  if (m.serial) {
+    requireAbsolutePath('serial socket', m.serial.socketPath);
+    requireAbsolutePath('serial log', m.serial.logFile);
+    const bytes = new TextEncoder().encode(m.serial.socketPath).length;
+    if (bytes > MAX_UNIX_SOCKET_PATH_BYTES) {
+      throw bad('serial socket', `path is ${bytes} bytes; UNIX socket paths are limited to ${MAX_UNIX_SOCKET_PATH_BYTES}`, 'use a shorter state directory');
+    }
+  }
+}

@@ -1,0 +1,177 @@
+/**
+ * planBuild: everything a cold build will do, as data. Printing it is --dry-run; the app layer maps each step
+ * id to its executor. Pure: identifiers (UUIDs, MAC, disk signature) and host facts come in as input.
+ */
+import type { Manifest } from '../../bundles/manifest.js';
+import { grubCfg } from '../boot/grub-bios.js';
+import { fstabLines } from '../disk/fstab.js';
+import { planDiskLayout, rootPartition, swapPartition, type DiskLayout } from '../disk/layout.js';
+import { buildDomainXml } from '../domain-xml/build.js';
+import { domainModelFor } from '../domain-xml/defaults.js';
+import type { DomainModel } from '../domain-xml/model.js';
+import type { HypervisorType, NicAttachment, VmSpec } from '../model/spec.js';
+import { formatSize, MiB } from '../units.js';
+import { VmforgeError } from '../../errors.js';
+
+export interface BuildFacts {
+  domainType: HypervisorType;
+  bundleRef: string;
+  manifest: Manifest;
+  storageDir: string;
+  consoleDir: string;
+  runDir: string;
+  partitionAccess: 'loop-offset' | 'partx';
+  nic: NicAttachment;
+  ids: { uuid: string; mac: string; diskSignature: number; rootFsUuid: string; swapFsUuid: string };
+}
+
+export type BuildStepId =
+  | 'inventory.reserve'
+  | 'disk.create'
+  | 'disk.attach'
+  | 'disk.format'
+  | 'root.mount'
+  | 'bundle.extract'
+  | 'guest.configure'
+  | 'boot.install'
+  | 'root.release'
+  | 'domain.define'
+  | 'domain.start'
+  | 'boot.wait'
+  | 'inventory.commit';
+
+export interface PlannedStep {
+  id: BuildStepId;
+  title: string;
+}
+
+export interface BuildPlan {
+  spec: VmSpec;
+  bundleRef: string;
+  manifest: Manifest;
+  domainType: HypervisorType;
+  mac: string;
+  uuid: string;
+  paths: { disk: string; mountDir: string; consoleLog: string; consoleSocket: string };
+  layout: DiskLayout;
+  partitionAccess: 'loop-offset' | 'partx';
+  rootFsUuid: string;
+  swapFsUuid: string | null;
+  diskSignature: number;
+  kernel: { kernel: string; initrd?: string; cmdline: string };
+  fstab: string;
+  grubCfg: string;
+  domain: DomainModel;
+  domainXml: string;
+  steps: PlannedStep[];
+}
+
+/** Room a filesystem needs beyond the files it holds (metadata, journal, reserved blocks, slack). */
+export function minimumRootBytes(unpackedBytes: number): number {
+  return Math.ceil(unpackedBytes * 1.2) + 128 * MiB;
+}
+
+export const KERNEL_CMDLINE = 'console=tty0 console=ttyS0,115200n8 net.ifnames=0 biosdevname=0';
+
+export function planBuild(spec: VmSpec, wait: boolean, f: BuildFacts): BuildPlan {
+  const layout = planDiskLayout({ diskBytes: spec.diskBytes, swapBytes: spec.swapBytes, fs: spec.fs });
+  const root = rootPartition(layout);
+  const need = minimumRootBytes(f.manifest.unpackedBytes);
+  if (root.sizeBytes < need) {
+    const minDisk = Math.ceil((need + spec.swapBytes + 2 * MiB) / (256 * MiB)) * 256 * MiB;
+    throw new VmforgeError(
+      'INSUFFICIENT_SPACE',
+      `the root partition (${formatSize(root.sizeBytes)}) is too small for bundle ${f.bundleRef}, which unpacks to ${formatSize(f.manifest.unpackedBytes)}`,
+      { hint: `use --disk ${Math.ceil(minDisk / MiB)}M or more (or a smaller --swap)` },
+    );
+  }
+  const kernelEntry = f.manifest.kernels[0];
+  if (!kernelEntry) {
+    throw new VmforgeError('INVALID_INPUT', `bundle ${f.bundleRef} has no kernel in /boot`, {
+      hint: 'a bundle must contain a kernel to boot from its own disk; rebuild it with a kernel package installed',
+    });
+  }
+  const swap = swapPartition(layout);
+  const swapFsUuid = swap ? f.ids.swapFsUuid : null;
+  const paths = {
+    disk: `${f.storageDir}/${spec.name}.img`,
+    mountDir: `${f.runDir}/mnt/${spec.name}`,
+    consoleLog: `${f.consoleDir}/${spec.name}.log`,
+    consoleSocket: `${f.consoleDir}/${spec.name}.sock`,
+  };
+  const kernel = { kernel: kernelEntry.kernel, ...(kernelEntry.initrd ? { initrd: kernelEntry.initrd } : {}), cmdline: KERNEL_CMDLINE };
+  const domain = domainModelFor({
+    name: spec.name,
+    uuid: f.ids.uuid,
+    hypervisor: f.domainType,
+    cpus: spec.cpus,
+    memoryMiB: spec.memoryMiB,
+    diskPath: paths.disk,
+    diskFormat: 'raw',
+    nic: f.nic,
+    ...(f.nic.type === 'none' ? {} : { mac: f.ids.mac }),
+    serialSocketPath: paths.consoleSocket,
+    serialLogPath: paths.consoleLog,
+    description: `built by vmforge from ${f.bundleRef}`,
+  });
+  const steps: PlannedStep[] = [
+    { id: 'inventory.reserve', title: 'Reserve the name in the inventory' },
+    { id: 'disk.create', title: `Create ${formatSize(spec.diskBytes)} sparse disk + MBR` },
+    { id: 'disk.attach', title: `Attach partitions (${f.partitionAccess})` },
+    { id: 'disk.format', title: `Make ${spec.fs}${swap ? ' and swap' : ''}` },
+    { id: 'root.mount', title: 'Mount the root filesystem' },
+    { id: 'bundle.extract', title: `Lay down bundle ${f.bundleRef}` },
+    { id: 'guest.configure', title: 'Adapt the guest (hostname, fstab, network)' },
+    { id: 'boot.install', title: 'Install GRUB (BIOS) from the host' },
+    { id: 'root.release', title: 'Unmount and detach the disk' },
+    { id: 'domain.define', title: `Define libvirt domain (${f.domainType})` },
+  ];
+  if (spec.start) steps.push({ id: 'domain.start', title: 'Start the domain' });
+  if (spec.start && wait) steps.push({ id: 'boot.wait', title: `Wait for '${spec.name} login:'` });
+  steps.push({ id: 'inventory.commit', title: 'Record the VM' });
+  return {
+    spec,
+    bundleRef: f.bundleRef,
+    manifest: f.manifest,
+    domainType: f.domainType,
+    mac: f.ids.mac,
+    uuid: f.ids.uuid,
+    paths,
+    layout,
+    partitionAccess: f.partitionAccess,
+    rootFsUuid: f.ids.rootFsUuid,
+    swapFsUuid,
+    diskSignature: f.ids.diskSignature,
+    kernel,
+    fstab: fstabLines({ rootUuid: f.ids.rootFsUuid, fs: spec.fs, ...(swapFsUuid ? { swapUuid: swapFsUuid } : {}) }),
+    grubCfg: grubCfg({ rootUuid: f.ids.rootFsUuid, fs: spec.fs, ...kernel, title: `${f.manifest.os.prettyName} (vmforge ${spec.name})` }),
+    domain,
+    domainXml: buildDomainXml(domain),
+    steps,
+  };
+}
+
+/** The plan as text for --dry-run. */
+export function describePlan(p: BuildPlan): string {
+  const s = p.spec;
+  const parts = p.layout.partitions.map(
+    (x) => `    ${x.index}: ${x.role.padEnd(4)} start ${formatSize(x.offsetBytes)}, size ${formatSize(x.sizeBytes)}${x.bootable ? ', bootable' : ''}`,
+  );
+  const net = s.net.mode === 'dhcp' ? 'DHCP' : `static ${s.net.address}/${s.net.prefix}${s.net.gateway ? ` gw ${s.net.gateway}` : ''}`;
+  return [
+    `Plan for VM ${s.name} (dry run: nothing was changed)`,
+    `  bundle:   ${p.bundleRef} (${p.manifest.os.prettyName}, ${formatSize(p.manifest.unpackedBytes)} unpacked, kernel ${p.kernel.kernel})`,
+    `  domain:   ${p.domainType}, ${s.cpus} vCPU, ${formatSize(s.memoryMiB * MiB)}, uuid ${p.uuid}`,
+    `  disk:     ${p.paths.disk} raw sparse ${formatSize(s.diskBytes)}, MBR:`,
+    ...parts,
+    `  root fs:  ${s.fs} UUID=${p.rootFsUuid}`,
+    `  network:  NIC ${p.domain.interfaces.length ? `${describeNicShort(s.nic)} mac ${p.mac}` : 'none'}; guest ${net}`,
+    `  console:  ${p.paths.consoleLog}`,
+    `  steps:`,
+    ...p.steps.map((x, i) => `    ${String(i + 1).padStart(2)}. ${x.title}`),
+  ].join('\n');
+}
+
+function describeNicShort(n: NicAttachment): string {
+  return n.type === 'bridge' ? `bridge ${n.bridge}` : n.type === 'network' ? `network ${n.network}` : n.type;
+}

@@ -1,0 +1,100 @@
+/**
+ * Turns what the user typed (CLI flags) plus config defaults into a validated VmSpec. Pure: every check that
+ * can be made without touching the host is made here, so bad input fails before anything is created.
+ */
+import type { Config } from '../../config/schema.js';
+import { invalidInput } from '../../errors.js';
+import type { FsType, GuestNetConfig, NicAttachment, VmSpec } from '../model/spec.js';
+import { validateVmName } from '../names.js';
+import { formatIpv4, parseIpv4, parseIpv4Cidr, sameSubnet } from '../ipam/ipv4.js';
+import { GiB, MiB, parseSize } from '../units.js';
+
+export interface BuildRequest {
+  name: string;
+  bundle?: string;
+  cpus?: string | number;
+  memory?: string;
+  disk?: string;
+  swap?: string;
+  fs?: string;
+  ip?: string;
+  gateway?: string;
+  dns?: string[];
+  bridge?: string;
+  net?: string;
+  start?: boolean;
+  autostart?: boolean;
+}
+
+export function parseNic(text: string): NicAttachment | 'auto' {
+  if (text === 'auto') return 'auto';
+  if (text === 'user') return { type: 'user' };
+  if (text === 'none') return { type: 'none' };
+  const m = /^(bridge|network):([A-Za-z0-9_.-]{1,64})$/.exec(text);
+  if (!m) throw invalidInput(`--net '${text}' is not understood`, 'use auto, user, none, bridge:NAME or network:NAME');
+  if (m[1] === 'bridge') {
+    if ((m[2] as string).length > 15) throw invalidInput(`bridge name '${m[2]}' is longer than 15 characters`);
+    return { type: 'bridge', bridge: m[2] as string };
+  }
+  return { type: 'network', network: m[2] as string };
+}
+
+export function specFromRequest(req: BuildRequest, config: Config): VmSpec & { nicRequest: NicAttachment | 'auto' } {
+  const name = validateVmName(req.name);
+  if (!req.bundle) throw invalidInput('--bundle is required', "list bundles with 'vmforge bundle list', or make one with 'vmforge bundle bootstrap debian'");
+  const d = config.defaults;
+  const cpus = Number(req.cpus ?? d.cpus);
+  if (!Number.isInteger(cpus) || cpus < 1 || cpus > 512) throw invalidInput(`--cpus '${req.cpus}' must be a whole number from 1 to 512`);
+  const memoryBytes = parseSize(req.memory ?? d.memory, '--memory');
+  if (memoryBytes < 128 * MiB) throw invalidInput(`--memory ${req.memory ?? d.memory} is below the 128M minimum`);
+  if (memoryBytes > 4096 * GiB) throw invalidInput(`--memory ${req.memory} is absurdly large`);
+  const diskBytes = parseSize(req.disk ?? d.disk, '--disk');
+  if (diskBytes > 64 * 1024 * GiB) throw invalidInput(`--disk ${req.disk} is larger than 64 TiB`);
+  const swapBytes = parseSize(req.swap ?? d.swap, '--swap');
+  const fs = (req.fs ?? d.fs) as FsType;
+  if (fs !== 'ext4' && fs !== 'xfs') throw invalidInput(`--fs '${req.fs}' is not supported`, 'use ext4 or xfs');
+
+  let net: GuestNetConfig = { mode: 'dhcp' };
+  if (req.ip) {
+    const { address, prefix } = parseIpv4Cidr(req.ip, '--ip');
+    const dns = (req.dns ?? []).map((s) => formatIpv4(parseIpv4(s, '--dns')));
+    let gateway: string | undefined;
+    if (req.gateway) {
+      gateway = formatIpv4(parseIpv4(req.gateway, '--gateway'));
+      if (!sameSubnet(address, gateway, prefix)) throw invalidInput(`--gateway ${gateway} is not inside ${address}/${prefix}`);
+      if (gateway === address) throw invalidInput(`--gateway is the VM's own address ${address}`);
+    }
+    net = gateway === undefined ? { mode: 'static', address, prefix, dns } : { mode: 'static', address, prefix, gateway, dns };
+  } else if (req.gateway || (req.dns && req.dns.length)) {
+    throw invalidInput('--gateway and --dns need --ip (without --ip the guest uses DHCP)');
+  }
+
+  if (req.bridge && req.net) throw invalidInput('give either --bridge or --net, not both');
+  const nicRequest = req.bridge ? parseNic(`bridge:${req.bridge}`) : parseNic(req.net ?? d.net);
+
+  return {
+    name,
+    bundle: req.bundle,
+    cpus,
+    memoryMiB: Math.ceil(memoryBytes / MiB),
+    diskBytes,
+    swapBytes,
+    fs,
+    net,
+    nic: nicRequest === 'auto' ? { type: 'user' } : nicRequest,
+    nicRequest,
+    start: req.start ?? true,
+    autostart: req.autostart ?? true,
+  };
+}
+
+/**
+ * 'auto' attachment: a bridge named br0 if the host has one, else libvirt's 'default' network when it is
+ * active, else user-mode networking (works everywhere, reaches nothing but the host's NAT).
+ */
+export function pickNic(requested: NicAttachment | 'auto', facts: { bridges: string[]; activeNetworks: string[] }): NicAttachment {
+  if (requested !== 'auto') return requested;
+  if (facts.bridges.includes('br0')) return { type: 'bridge', bridge: 'br0' };
+  if (facts.activeNetworks.includes('default')) return { type: 'network', network: 'default' };
+  return { type: 'user' };
+}

@@ -1,0 +1,189 @@
+/**
+ * Hypervisor: the libvirt operations vmforge needs, by domain name. VirshHypervisor runs `virsh -c URI`
+ * through the CommandRunner. Removal operations are idempotent ("already gone" is success) because undo
+ * and recovery re-run them.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { notFound, VmforgeError } from '../../errors.js';
+import type { CommandRunner, RunResult } from '../runner.js';
+
+/** What `virsh domstate` prints (LC_ALL=C). */
+export type DomainState = 'running' | 'idle' | 'paused' | 'in shutdown' | 'shut off' | 'crashed' | 'pmsuspended' | 'no state';
+
+const DOMAIN_STATES: readonly DomainState[] = ['running', 'idle', 'paused', 'in shutdown', 'shut off', 'crashed', 'pmsuspended', 'no state'];
+
+export interface Hypervisor {
+  /** Define (or redefine) a persistent domain from its XML; the XML is validated against libvirt's schema. */
+  defineXml(xml: string): Promise<void>;
+  /** Remove the definition, its NVRAM, managed-save image and snapshot metadata. Absent is success. */
+  undefine(name: string): Promise<void>;
+  start(name: string): Promise<void>;
+  /** Hard power-off. Not running or absent is success. */
+  destroy(name: string): Promise<void>;
+  setAutostart(name: string, on: boolean): Promise<void>;
+  getAutostart(name: string): Promise<boolean>;
+  exists(name: string): Promise<boolean>;
+  /** null when no such domain exists. */
+  state(name: string): Promise<DomainState | null>;
+  listAllNames(): Promise<string[]>;
+  /** The live XML of a running domain, or with `inactive` the persistent definition. */
+  dumpXml(name: string, opts?: { inactive?: boolean }): Promise<string>;
+  /** Throws HYPERVISOR_UNREACHABLE when libvirt cannot be reached. */
+  ping(): Promise<void>;
+}
+
+export interface VirshHypervisorOptions {
+  /** Per-command limit; default 120 s (destroy of a wedged guest can take a while). */
+  timeoutMs?: number;
+  /** Where the XML for `virsh define` is written; default os.tmpdir(). */
+  tmpDir?: string;
+}
+
+// virsh 9 prints only "failed to get domain 'x'" for a missing domain; older ones print libvirt's message.
+const NOT_FOUND_RE = /failed to get domain|Domain not found|no domain with matching/i;
+const NOT_RUNNING_RE = /domain is not running/i;
+const UNREACHABLE_RE = /failed to connect to the hypervisor/i;
+const UNSUPPORTED_FLAGS_RE = /unsupported flags/i;
+
+export class VirshHypervisor implements Hypervisor {
+  private readonly timeoutMs: number;
+  private readonly tmpDir: string;
+
+  constructor(
+    private readonly runner: CommandRunner,
+    readonly uri: string,
+    opts: VirshHypervisorOptions = {},
+  ) {
+    this.timeoutMs = opts.timeoutMs ?? 120_000;
+    this.tmpDir = opts.tmpDir ?? tmpdir();
+  }
+
+  async defineXml(xml: string): Promise<void> {
+    const dir = await mkdtemp(join(this.tmpDir, 'vmforge-define-'));
+    try {
+      const file = join(dir, 'domain.xml');
+      await writeFile(file, xml, { mode: 0o600 });
+      await this.virsh(['define', '--validate', '--file', file]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  async undefine(name: string): Promise<void> {
+    const flags = ['--managed-save', '--snapshots-metadata', '--checkpoints-metadata'];
+    try {
+      try {
+        await this.virsh(['undefine', ...flags, '--nvram', '--domain', name]);
+      } catch (e) {
+        // Drivers without NVRAM support (e.g. test:///) reject the flag instead of ignoring it.
+        if (!(isCommandFailed(e) && UNSUPPORTED_FLAGS_RE.test(e.message))) throw e;
+        await this.virsh(['undefine', ...flags, '--domain', name]);
+      }
+    } catch (e) {
+      if (isCommandFailed(e) && NOT_FOUND_RE.test(e.message) && !(await this.exists(name))) return;
+      throw e;
+    }
+  }
+
+  async start(name: string): Promise<void> {
+    await this.onDomain(name, ['start', '--domain', name]);
+  }
+
+  async destroy(name: string): Promise<void> {
+    try {
+      await this.virsh(['destroy', '--domain', name]);
+    } catch (e) {
+      if (isCommandFailed(e) && (NOT_FOUND_RE.test(e.message) || NOT_RUNNING_RE.test(e.message))) {
+        const st = await this.state(name);
+        if (st === null || st === 'shut off') return;
+      }
+      throw e;
+    }
+  }
+
+  async setAutostart(name: string, on: boolean): Promise<void> {
+    await this.onDomain(name, ['autostart', ...(on ? [] : ['--disable']), '--domain', name]);
+  }
+
+  async getAutostart(name: string): Promise<boolean> {
+    const { stdout } = await this.onDomain(name, ['dominfo', '--domain', name]);
+    const m = /^Autostart:\s*(\S+)/m.exec(stdout);
+    if (!m) throw new VmforgeError('INTERNAL', `no Autostart line in virsh dominfo output for '${name}'`);
+    return m[1] === 'enable';
+  }
+
+  async exists(name: string): Promise<boolean> {
+    return (await this.listAllNames()).includes(name);
+  }
+
+  async state(name: string): Promise<DomainState | null> {
+    let out: RunResult;
+    try {
+      out = await this.virsh(['domstate', '--domain', name]);
+    } catch (e) {
+      if (isCommandFailed(e) && NOT_FOUND_RE.test(e.message) && !(await this.exists(name))) return null;
+      throw e;
+    }
+    const s = out.stdout.trim();
+    if (!(DOMAIN_STATES as readonly string[]).includes(s)) {
+      throw new VmforgeError('INTERNAL', `unexpected 'virsh domstate' output for '${name}': ${JSON.stringify(s)}`);
+    }
+    return s as DomainState;
+  }
+
+  async listAllNames(): Promise<string[]> {
+    const { stdout } = await this.virsh(['list', '--all', '--name']);
+    return stdout
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l !== '');
+  }
+
+  async dumpXml(name: string, opts: { inactive?: boolean } = {}): Promise<string> {
+    const { stdout } = await this.onDomain(name, ['dumpxml', ...(opts.inactive ? ['--inactive'] : []), '--domain', name]);
+    return stdout;
+  }
+
+  async ping(): Promise<void> {
+    await this.virsh(['uri']);
+  }
+
+  /** Run a command on one domain, turning "no such domain" into NOT_FOUND. */
+  private async onDomain(name: string, args: string[]): Promise<RunResult> {
+    try {
+      return await this.virsh(args);
+    } catch (e) {
+      if (isCommandFailed(e) && NOT_FOUND_RE.test(e.message) && !(await this.exists(name))) {
+        throw notFound(`libvirt domain '${name}' does not exist (${this.uri})`, "list domains with 'virsh list --all'");
+      }
+      throw e;
+    }
+  }
+
+  private async virsh(args: string[]): Promise<RunResult> {
+    try {
+      // --quiet keeps informational lines ("Domain 'x' defined") out of stdout we parse.
+      return await this.runner.run(['virsh', '--quiet', '-c', this.uri, ...args], { timeoutMs: this.timeoutMs });
+    } catch (e) {
+      if (isCommandFailed(e) && UNREACHABLE_RE.test(e.message)) {
+        const detail = e.message
+          .split('\n')
+          .map((l) => l.trim())
+          .filter((l) => l.startsWith('error:') && !UNREACHABLE_RE.test(l))
+          .map((l) => l.slice('error:'.length).trim())
+          .join('; ');
+        throw new VmforgeError('HYPERVISOR_UNREACHABLE', `cannot connect to libvirt at ${this.uri}${detail ? `: ${detail}` : ''}`, {
+          hint: 'start libvirtd: `systemctl start libvirtd`, or on a host without systemd `virtlogd -d && libvirtd -d`',
+          cause: e,
+        });
+      }
+      throw e;
+    }
+  }
+}
+
+function isCommandFailed(e: unknown): e is VmforgeError {
+  return e instanceof VmforgeError && e.code === 'COMMAND_FAILED';
+}
