@@ -132,11 +132,13 @@ export function spawnPipeline(spec: PipelineSpec): RunningPipeline {
 
   const done = Promise.all(exits).then((spawnErrors) => {
     spec.signal?.removeEventListener('abort', onAbort);
-    const spawnError = spawnErrors.find((e) => e !== undefined);
     if (aborted) throw cancelled(spec.stages);
+    const failedAt = spawnErrors.findIndex((e) => e !== undefined);
+    const spawnError = spawnErrors[failedAt];
     if (spawnError) {
-      if ((spawnError as NodeJS.ErrnoException).code === 'ENOENT') throw missingTool(String(spec.stages[0]?.argv[0]));
-      throw new VmforgeError('COMMAND_FAILED', `pipeline could not start: ${spawnError.message}`, { cause: spawnError });
+      const file = String(spec.stages[failedAt]?.argv[0]);
+      if ((spawnError as NodeJS.ErrnoException).code === 'ENOENT') throw missingTool(file);
+      throw new VmforgeError('COMMAND_FAILED', `${file} could not be started: ${spawnError.message}`, { cause: spawnError });
     }
     const failed = states.filter((s) => s.exit?.code !== 0);
     if (failed.length === 0) return;

@@ -88,6 +88,12 @@ export class BundleStore {
       source.destroy();
       await fh.close().catch(() => undefined);
       await rm(tempPath, { force: true });
+      if ((e as NodeJS.ErrnoException).code === 'ENOSPC') {
+        throw new VmforgeError('INSUFFICIENT_SPACE', `no space left for a bundle in ${this.dir} (${bytes} bytes written)`, {
+          hint: 'free space there or point the bundle store at a larger filesystem',
+          cause: e,
+        });
+      }
       throw e;
     }
     await fh.close();
