@@ -1,0 +1,115 @@
+/**
+ * Shared set-up for integration and end-to-end tests: libvirt running, the Debian template bundle (built
+ * once by debootstrap and cached between runs), a private state dir per test file, the CLI, and a leak check.
+ */
+import SQLite from 'better-sqlite3';
+import { execa } from 'execa';
+import { chmod, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { bootstrapDebian } from '../../src/bundles/bootstrap.js';
+import { BundleExecRunner } from '../../src/bundles/pipeline.js';
+import { parseConfig } from '../../src/config/load.js';
+import type { Config } from '../../src/config/schema.js';
+
+export const REPO = resolve(import.meta.dirname, '../..');
+/** Where the debootstrapped template bundle is kept between runs (keyed by its inputs inside the store). */
+export const TEMPLATE_CACHE = process.env.VMFORGE_TEST_CACHE ?? '/var/cache/vmforge-test/bundles';
+export const TEMPLATE_NAME = 'debian-bookworm';
+
+export async function ensureLibvirt(): Promise<void> {
+  await execa(join(REPO, 'scripts/ensure-libvirt.sh'), [], { stdio: 'inherit' });
+}
+
+let templatePromise: Promise<string> | null = null;
+/** Bootstraps (or reuses) the Debian template bundle; returns its ref. */
+export function ensureTemplate(): Promise<string> {
+  templatePromise ??= (async () => {
+    await mkdir(TEMPLATE_CACHE, { recursive: true });
+    const work = '/var/tmp/vmforge-test-work';
+    await mkdir(work, { recursive: true, mode: 0o700 });
+    const res = await bootstrapDebian(new BundleExecRunner(), {
+      workDir: work,
+      storeDir: TEMPLATE_CACHE,
+      created: new Date().toISOString(),
+      name: TEMPLATE_NAME,
+      onProgress: (e) => {
+        if (e.phase === 'debootstrap' && /^I: (Retrieving|Extracting|Installing|Configuring) [a-z]/.test(e.message) === false) return;
+      },
+    });
+    return `${res.manifest.name}:${res.manifest.version}`;
+  })();
+  return templatePromise;
+}
+
+export interface TestEnv {
+  dir: string;
+  configPath: string;
+  config: Config;
+  /** Runs the CLI (from source, so it is never stale) with this env's config. */
+  cli(args: string[], opts?: { env?: Record<string, string>; timeoutMs?: number }): Promise<{ exitCode: number; stdout: string; stderr: string }>;
+  cleanup(): Promise<void>;
+}
+
+/** A private state dir (disks, console, inventory) sharing the cached template bundles. */
+export async function makeTestEnv(extraYaml = ''): Promise<TestEnv> {
+  await mkdir('/var/tmp', { recursive: true });
+  const dir = await mkdtemp('/var/tmp/vmforge-test-');
+  // QEMU runs unprivileged and must traverse to the disk: mkdtemp's 0700 would stop it.
+  await chmod(dir, 0o755);
+  const yaml = `stateDir: ${dir}/state\nbundles:\n  dir: ${TEMPLATE_CACHE}\n${extraYaml}`;
+  const configPath = join(dir, 'config.yaml');
+  await writeFile(configPath, yaml);
+  const config = parseConfig(yaml, configPath);
+  return {
+    dir,
+    configPath,
+    config,
+    async cli(args, opts = {}) {
+      const r = await execa(process.execPath, ['--import', 'tsx', join(REPO, 'src/cli/main.ts'), ...args], {
+        cwd: REPO,
+        env: { VMFORGE_CONFIG: configPath, ...opts.env },
+        reject: false,
+        timeout: opts.timeoutMs ?? 600_000,
+      });
+      return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
+    },
+    async cleanup() {
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Everything a VM could leave on the host, as seen from the outside (not through vmforge's own state). */
+export async function leftovers(env: TestEnv, name: string): Promise<string[]> {
+  const found: string[] = [];
+  const state = env.config.stateDir;
+  const loops = await execa('losetup', ['-J', '-l'], { reject: false });
+  for (const l of (JSON.parse(String(loops.stdout || '{"loopdevices":[]}')) as { loopdevices: { name: string; 'back-file': string | null }[] }).loopdevices) {
+    if (l['back-file']?.startsWith(state)) found.push(`loop device ${l.name} -> ${l['back-file']}`);
+  }
+  for (const line of (await readFile('/proc/self/mountinfo', 'utf8')).split('\n')) {
+    const mp = line.split(' ')[4];
+    if (mp?.startsWith(state)) found.push(`mount ${mp}`);
+  }
+  for (const d of [env.config.storage.dir, env.config.consoleDir, join(env.config.runDir, 'mnt')]) {
+    for (const f of await readdir(d).catch(() => [] as string[])) if (f.startsWith(name)) found.push(`file ${join(d, f)}`);
+  }
+  const dom = await execa('virsh', ['-q', '-c', env.config.libvirt.uri, 'dominfo', name], { reject: false });
+  if (dom.exitCode === 0) found.push(`libvirt domain ${name}`);
+  if (existsSync(env.config.dbPath)) {
+    const db = new SQLite(env.config.dbPath, { readonly: true, fileMustExist: true });
+    try {
+      if (db.prepare('select name from vms where name = ?').get(name)) found.push(`inventory row ${name}`);
+      const pending = db.prepare('select count(*) as n from journal j join jobs b on b.id = j.job_id where b.vm_name = ? and j.undone_at is null').get(name) as { n: number };
+      if (pending.n) found.push(`${pending.n} pending undo record(s) for ${name}`);
+    } finally {
+      db.close();
+    }
+  }
+  return found;
+}
+
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${Math.random().toString(36).slice(2, 7)}`;
+}
