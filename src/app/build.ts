@@ -5,14 +5,13 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, readdir, rmdir } from 'node:fs/promises';
 import { extractBundle } from '../bundles/extract.js';
-import { BundleExecRunner } from '../bundles/pipeline.js';
 import { debianEdits, debianFilesToRead } from '../core/guest/debian.js';
 import { MAC_PREFIX, formatUuid, pickMac } from '../core/ipam/mac.js';
 import { readDomainFacts } from '../core/domain-xml/facts.js';
 import { mbrBytes } from '../core/disk/mbr.js';
 import { swapPartition } from '../core/disk/layout.js';
 import { specFromRequest, pickNic, type BuildRequest } from '../core/plan/build-request.js';
-import { describePlan, planBuild, type BuildPlan, type BuildStepId } from '../core/plan/build-plan.js';
+import { describePlan, planBuild, requireDiskFitsBundle, type BuildPlan, type BuildStepId } from '../core/plan/build-plan.js';
 import { conflict, invalidInput, VmforgeError } from '../errors.js';
 import { waitForPattern, tailFile } from '../exec/console-wait.js';
 import { GuestRoot } from '../exec/guestfs/guest-root.js';
@@ -75,6 +74,8 @@ export async function buildVm(ctx: AppContext, req: BuildRequest, opts: BuildOpt
   const rootPasswordHash = opts.rootPasswordFile ? await readPasswordHash(ctx, opts.rootPasswordFile, Boolean(opts.dryRun)) : undefined;
 
   const bundle = await ctx.bundles.resolve(spec0.bundle);
+  // Before the host checks: a disk too small for the bundle is the user's to fix whatever the host has.
+  requireDiskFitsBundle(spec0, bundle.manifest.unpackedBytes, `${bundle.manifest.name}:${bundle.manifest.version}`);
   if (!opts.dryRun) {
     await requireTools([...BUILD_TOOLS, ...(spec0.fs === 'xfs' ? ['mkfs.xfs'] : [])]);
     await ctx.hypervisor.ping();
@@ -162,7 +163,7 @@ function stepImplementations(
   const runner = ctx.runner;
   return {
     'inventory.reserve': async (c) => {
-      await c.willUndo({ kind: 'inventory.forget', name: spec.name });
+      const undo = await c.willUndo({ kind: 'inventory.forget', name: spec.name });
       const now = new Date().toISOString();
       try {
         await ctx.vms.insert({
@@ -184,14 +185,19 @@ function stepImplementations(
       } catch (e) {
         // Another process reserved the name between our check and now: the database's key decides.
         if (/UNIQUE constraint failed: vms\.name/.test((e as Error).message)) {
+          await undo.cancel(); // the row is the other process's: not ours to forget
           throw conflict(`a VM named '${spec.name}' is being built by another process`);
         }
         throw e;
       }
     },
     'disk.create': async (c) => {
-      await c.willUndo({ kind: 'file.remove', path: paths.disk });
-      await createSparseFile(paths.disk, spec.diskBytes);
+      const undo = await c.willUndo({ kind: 'file.remove', path: paths.disk });
+      // Exclusive create: a file already at this path is someone else's and must survive our undo.
+      await createSparseFile(paths.disk, spec.diskBytes).catch(async (e: unknown) => {
+        if (e instanceof VmforgeError && e.code === 'CONFLICT') await undo.cancel();
+        throw e;
+      });
       await writeAt(paths.disk, 0, mbrBytes(plan.layout, plan.diskSignature));
     },
     'disk.attach': async (c, s) => {
@@ -216,7 +222,7 @@ function stepImplementations(
     },
     'bundle.extract': async (c) => {
       const total = plan.manifest.compressedBytes;
-      await extractBundle(new BundleExecRunner(), {
+      await extractBundle(runner, {
         blobPath,
         compression: plan.manifest.compression,
         targetDir: paths.mountDir,
@@ -260,7 +266,9 @@ function stepImplementations(
       s.attached = undefined;
     },
     'domain.define': async (c) => {
-      await c.willUndo({ kind: 'domain.remove', name: spec.name, uri: ctx.config.libvirt.uri });
+      await c.willUndo({ kind: 'domain.remove', name: spec.name, uri: ctx.config.libvirt.uri, uuid: plan.uuid });
+      // `virsh define` would silently replace a same-named domain defined since our first check.
+      if (await ctx.hypervisor.exists(spec.name)) throw conflict(`libvirt got a domain named '${spec.name}' while this build ran`);
       await ctx.hypervisor.defineXml(plan.domainXml);
       await ctx.hypervisor.setAutostart(spec.name, spec.autostart);
     },

@@ -4,28 +4,34 @@
  */
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import { ExecaRunner, type CommandRunner } from '../exec/runner.js';
+import { ExecaRunner, type HostRunner } from '../exec/runner.js';
 import { VirshHypervisor, type Hypervisor } from '../exec/libvirt/hypervisor.js';
 import { BundleStore } from '../bundles/store.js';
 import { openDb, type Db } from '../store/db.js';
 import { JobRepo } from '../store/jobs.js';
 import { VmRepo } from '../store/vms.js';
+import type { Logger } from 'pino';
+import { openLog } from './log.js';
 
 export interface AppContext {
   config: Config;
   db: Db;
-  runner: CommandRunner;
+  /** The one runner: every program a use case starts goes through it (tests may pass their own). */
+  runner: HostRunner;
   hypervisor: Hypervisor;
   bundles: BundleStore;
   vms: VmRepo;
   jobs: JobRepo;
+  /** The operations log (opened on first use, so read-only commands never create it). */
+  log(): Logger;
   close(): Promise<void>;
 }
 
-export async function createContext(opts: { configPath?: string; config?: Config; runner?: CommandRunner }): Promise<AppContext> {
+export async function createContext(opts: { configPath?: string; config?: Config; runner?: HostRunner }): Promise<AppContext> {
   const config = opts.config ?? (await loadConfig(opts.configPath));
   const db = await openDb(config.dbPath);
   const runner = opts.runner ?? new ExecaRunner();
+  let logger: Logger | null = null;
   return {
     config,
     db,
@@ -34,6 +40,7 @@ export async function createContext(opts: { configPath?: string; config?: Config
     bundles: new BundleStore(config.bundles.dir),
     vms: new VmRepo(db),
     jobs: new JobRepo(db),
+    log: () => (logger ??= openLog(config.stateDir)),
     close: () => db.destroy(),
   };
 }

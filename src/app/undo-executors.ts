@@ -1,6 +1,8 @@
 /** The undo registry: one idempotent executor per undo record kind, bound to the app's executors. */
 import { rm, rmdir } from 'node:fs/promises';
 import type { UndoRegistry } from '../pipeline/undo.js';
+import { readDomainFacts } from '../core/domain-xml/facts.js';
+import { VmforgeError } from '../errors.js';
 import { detachWholeWithPartx, loopsBackingFile } from '../exec/tools/loop.js';
 import { umount } from '../exec/tools/mount.js';
 import { VirshHypervisor } from '../exec/libvirt/hypervisor.js';
@@ -27,6 +29,11 @@ export function undoRegistry(ctx: Pick<AppContext, 'runner' | 'hypervisor' | 'vm
     },
     'domain.remove': async (r) => {
       const hv = r.uri === ctx.config.libvirt.uri ? ctx.hypervisor : new VirshHypervisor(ctx.runner, r.uri);
+      const xml = await hv.dumpXml(r.name, { inactive: true }).catch((e: unknown) => {
+        if (e instanceof VmforgeError && e.code === 'NOT_FOUND') return null;
+        throw e;
+      });
+      if (xml === null || readDomainFacts(xml).uuid !== r.uuid.toLowerCase()) return; // gone, or not ours
       await hv.destroy(r.name);
       await hv.undefine(r.name);
     },

@@ -8,11 +8,10 @@ import { readFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join, resolve as resolvePath, sep } from 'node:path';
 import { createInterface } from 'node:readline';
 import { invalidInput, VmforgeError } from '../errors.js';
-import type { CommandRunner } from '../exec/runner.js';
+import { GuestRoot } from '../exec/guestfs/guest-root.js';
+import type { CommandRunner, HostRunner } from '../exec/runner.js';
 import { createBundle, type CreateProgress } from './create.js';
 import type { Compression } from './manifest.js';
-import type { BundleRunner } from './pipeline.js';
-import { guestFileExists, listGuestDir, removeGuestFile, writeGuestFile } from './rootfs.js';
 import { BundleStore, type ResolvedBundle } from './store.js';
 
 /** Bump when the recipe below changes what ends up in the root, so cached bundles are not reused. */
@@ -114,7 +113,7 @@ export function debootstrapArgv(inputs: BootstrapInputs, target: string): string
   ];
 }
 
-export async function bootstrapDebian(runner: BundleRunner, opts: BootstrapDebianOptions): Promise<BootstrapResult> {
+export async function bootstrapDebian(runner: HostRunner, opts: BootstrapDebianOptions): Promise<BootstrapResult> {
   const inputs = bootstrapInputs(opts);
   const cacheKey = bootstrapCacheKey(opts);
   const store = new BundleStore(opts.storeDir);
@@ -150,7 +149,7 @@ export async function bootstrapDebian(runner: BundleRunner, opts: BootstrapDebia
   }
 }
 
-async function runDebootstrap(runner: BundleRunner, inputs: BootstrapInputs, root: string, opts: BootstrapDebianOptions): Promise<void> {
+async function runDebootstrap(runner: HostRunner, inputs: BootstrapInputs, root: string, opts: BootstrapDebianOptions): Promise<void> {
   // debootstrap reports on stdout (I:/W:/E: lines); stderr is the noise of the tools it runs.
   const problems: string[] = [];
   const pipe = runner.pipeline({ stages: [{ argv: debootstrapArgv(inputs, root) }], stdout: 'pipe', signal: opts.signal });
@@ -179,28 +178,33 @@ async function runDebootstrap(runner: BundleRunner, inputs: BootstrapInputs, roo
  * SSH host keys are removed here, so provisioning must create them (ssh-keygen -A in the guest root, or at boot).
  */
 export async function cleanTemplateRoot(root: string): Promise<void> {
+  const guest = new GuestRoot(root);
+  // Only files and links go: directories among the names below (apt's partial/ and the like) stay.
+  const removeFile = async (p: string) => {
+    if ((await guest.entryType(p)) !== 'directory') await guest.remove(p);
+  };
   // Empty (not absent) machine-id: systemd fills it on first boot and treats that boot as the first.
-  await writeGuestFile(root, '/etc/machine-id', '', 0o444);
-  await removeGuestFile(root, '/var/lib/dbus/machine-id');
-  for (const f of await listGuestDir(root, '/var/cache/apt')) {
-    if (f.endsWith('.bin')) await removeGuestFile(root, `/var/cache/apt/${f}`);
+  await guest.writeText('/etc/machine-id', '', 0o444);
+  await removeFile('/var/lib/dbus/machine-id');
+  for (const f of await guest.list('/var/cache/apt')) {
+    if (f.endsWith('.bin')) await removeFile(`/var/cache/apt/${f}`);
   }
-  for (const f of await listGuestDir(root, '/var/cache/apt/archives')) {
-    if (f.endsWith('.deb')) await removeGuestFile(root, `/var/cache/apt/archives/${f}`);
+  for (const f of await guest.list('/var/cache/apt/archives')) {
+    if (f.endsWith('.deb')) await removeFile(`/var/cache/apt/archives/${f}`);
   }
-  for (const f of await listGuestDir(root, '/var/lib/apt/lists')) {
-    if (f !== 'partial' && f !== 'lock') await removeGuestFile(root, `/var/lib/apt/lists/${f}`);
+  for (const f of await guest.list('/var/lib/apt/lists')) {
+    if (f !== 'partial' && f !== 'lock') await removeFile(`/var/lib/apt/lists/${f}`);
   }
-  // debootstrap copies the build host's hostname and resolver into the target.
-  await writeGuestFile(root, '/etc/hostname', 'localhost\n');
-  await writeGuestFile(root, '/etc/resolv.conf', '');
-  for (const f of await listGuestDir(root, '/etc/ssh')) {
-    if (f.startsWith('ssh_host_')) await removeGuestFile(root, `/etc/ssh/${f}`);
+  // debootstrap copies the build host's hostname and resolver into the target. Explicit 0644: not the host's mode.
+  await guest.writeText('/etc/hostname', 'localhost\n', 0o644);
+  await guest.writeText('/etc/resolv.conf', '', 0o644);
+  for (const f of await guest.list('/etc/ssh')) {
+    if (f.startsWith('ssh_host_')) await removeFile(`/etc/ssh/${f}`);
   }
-  if (!(await guestFileExists(root, '/etc/fstab'))) {
-    await writeGuestFile(root, '/etc/fstab', '# /etc/fstab: written when a VM is provisioned\n');
+  if (!(await guest.exists('/etc/fstab'))) {
+    await guest.writeText('/etc/fstab', '# /etc/fstab: written when a VM is provisioned\n', 0o644);
   }
-  await removeGuestFile(root, '/etc/udev/rules.d/70-persistent-net.rules');
+  await removeFile('/etc/udev/rules.d/70-persistent-net.rules');
 }
 
 /**

@@ -5,9 +5,9 @@
  */
 import { realpath, stat } from 'node:fs/promises';
 import { conflict, invalidInput, VmforgeError } from '../errors.js';
+import type { HostRunner } from '../exec/runner.js';
 import { manifestSchema, validateNewBundleId, type BundleSource, type Compression, type Manifest } from './manifest.js';
-import type { BundleRunner } from './pipeline.js';
-import { inspectRoot } from './rootfs.js';
+import { inspectRoot } from './inspect-root.js';
 import { BundleStore, type ResolvedBundle } from './store.js';
 import { addListingLine, emptyTotals } from './tar-listing.js';
 import { checkLevel, compressArgv, DEFAULT_LEVEL, tarSupportsSelinux } from './tools.js';
@@ -92,7 +92,7 @@ export function tarCreateArgv(rootDir: string, excludes: readonly string[], seli
   ];
 }
 
-export async function createBundle(runner: BundleRunner, opts: CreateBundleOptions): Promise<ResolvedBundle> {
+export async function createBundle(runner: HostRunner, opts: CreateBundleOptions): Promise<ResolvedBundle> {
   validateNewBundleId(opts.name, opts.version);
   if (!manifestSchema.shape.created.safeParse(opts.created).success) {
     throw invalidInput(`created '${opts.created}' is not an ISO 8601 date-time`);

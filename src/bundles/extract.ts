@@ -23,8 +23,8 @@ import { stat } from 'node:fs/promises';
 import { Transform } from 'node:stream';
 import { pipeline as streamPipeline } from 'node:stream/promises';
 import { invalidInput, notFound } from '../errors.js';
+import type { HostRunner } from '../exec/runner.js';
 import type { Compression } from './manifest.js';
-import type { BundleRunner } from './pipeline.js';
 import { decompressArgv } from './tools.js';
 
 export interface ExtractProgress {
@@ -69,7 +69,7 @@ export function tarExtractArgv(targetDir: string, selinux: boolean): string[] {
   ];
 }
 
-export async function extractBundle(runner: BundleRunner, opts: ExtractBundleOptions): Promise<ExtractResult> {
+export async function extractBundle(runner: HostRunner, opts: ExtractBundleOptions): Promise<ExtractResult> {
   const blobStat = await stat(opts.blobPath).catch(() => undefined);
   if (!blobStat?.isFile()) throw notFound(`bundle archive ${opts.blobPath} does not exist`);
   const targetStat = await stat(opts.targetDir).catch(() => undefined);

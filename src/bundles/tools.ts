@@ -2,9 +2,9 @@
  * argv for the tar and compressor processes of bundle pipelines, and the host capabilities they depend on.
  */
 import { invalidInput } from '../errors.js';
+import { which } from '../exec/host-tools.js';
 import type { CommandRunner } from '../exec/runner.js';
 import type { Compression } from './manifest.js';
-import { findProgram } from './pipeline.js';
 
 export const DEFAULT_LEVEL: Record<Compression, number> = { zstd: 3, gzip: 6, xz: 6 };
 // zstd levels above 19 need --ultra and a lot of memory on both ends; not worth it for templates.
@@ -19,7 +19,7 @@ export function checkLevel(compression: Compression, level: number): void {
 
 /** pigz when installed: same format, all cores. */
 export function gzipProgram(): 'pigz' | 'gzip' {
-  return findProgram('pigz') ? 'pigz' : 'gzip';
+  return which('pigz') ? 'pigz' : 'gzip';
 }
 
 export function compressArgv(compression: Compression, level: number): string[] {

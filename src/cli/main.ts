@@ -4,7 +4,7 @@
  * One top-level handler turns errors into messages and exit codes.
  */
 import { Command, CommanderError } from 'commander';
-import { exitCodeOf, VmforgeError } from '../errors.js';
+import { EXIT_CODES, exitCodeOf, VmforgeError } from '../errors.js';
 import { registerBundleCommands } from './commands/bundle.js';
 import { registerVmCommands } from './commands/vm.js';
 import { registerRecoverCommand } from './commands/recover.js';
@@ -42,8 +42,16 @@ Docs: README.md and docs/ in the source tree.`,
   return program;
 }
 
-export function reportError(err: unknown, stderr: NodeJS.WritableStream = process.stderr): number {
-  if (err instanceof CommanderError) return err.exitCode;
+export function reportError(err: unknown, stderr: NodeJS.WritableStream = process.stderr, json = false): number {
+  if (json && !(err instanceof CommanderError)) {
+    // --json callers also get the error as the last JSON line on stdout (the text still goes to stderr).
+    const e = err instanceof VmforgeError ? err : null;
+    const error = { code: e?.code ?? 'INTERNAL', message: (err as Error)?.message ?? String(err), hint: e?.hint ?? null, undoErrors: e?.undoErrors.map((u) => u.message) ?? [] };
+    process.stdout.write(`${JSON.stringify({ event: 'error', error, exitCode: exitCodeOf(err) })}\n`);
+  }
+  // Commander has already printed its message; a usage error (unknown option, missing argument) is bad input,
+  // not the internal error its own exit status 1 would say.
+  if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : EXIT_CODES.INVALID_INPUT;
   if (err instanceof VmforgeError) {
     stderr.write(`error: ${err.message}\n`);
     if (err.hint) stderr.write(`hint: ${err.hint}\n`);
@@ -57,11 +65,17 @@ export function reportError(err: unknown, stderr: NodeJS.WritableStream = proces
 
 async function main(argv: string[]): Promise<void> {
   const program = makeProgram();
-  program.exitOverride();
+  // Subcommands exist already, so they do not inherit the override: without it on each, commander would
+  // process.exit(1) on a usage error in a subcommand before reportError could choose the exit code.
+  const overrideExit = (c: Command): void => {
+    c.exitOverride();
+    c.commands.forEach(overrideExit);
+  };
+  overrideExit(program);
   try {
     await program.parseAsync(argv);
   } catch (e) {
-    process.exitCode = reportError(e);
+    process.exitCode = reportError(e, process.stderr, argv.includes('--json'));
   }
 }
 

@@ -108,8 +108,11 @@ function hintFor(name: string, kind: BadKind): string {
       const lower = name.toLowerCase();
       return badCharacters(lower).length === 0 ? `use lower case: ${quoteForMessage(lower)}` : ALLOWED_HINT;
     }
-    case 'dot':
-      return `give the short name only (like ${quoteForMessage(name.split('.')[0] || 'web01')}); the domain comes from the config`;
+    case 'dot': {
+      // Suggest the first label only when it is a valid name itself ('..' or '.x' has none to suggest).
+      const first = name.split('.')[0] ?? '';
+      return first && LABEL_RE.test(first) ? `give the short host name only, without a domain (like ${quoteForMessage(first)})` : ALLOWED_HINT;
+    }
     case 'underscore':
       return `use '-' instead of '_'`;
     case 'non-ascii':

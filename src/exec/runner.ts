@@ -1,10 +1,14 @@
 /**
- * CommandRunner: the one way vmforge starts host programs. argv arrays only (never a shell string),
- * optional stdin, timeout and AbortSignal; a non-zero exit becomes a COMMAND_FAILED error carrying the
- * tail of stderr, and a missing program becomes MISSING_TOOL with the package that provides it.
+ * The one way vmforge starts host programs, argv arrays only (never a shell string):
+ * - CommandRunner.run: one program to completion, outputs buffered; optional stdin, timeout and AbortSignal;
+ * - PipelineRunner.pipeline (pipeline.ts): `a | b | c` streamed, for bundle archives.
+ * A non-zero exit becomes a COMMAND_FAILED error carrying the tail of stderr, and a missing program becomes
+ * MISSING_TOOL with the package that provides it. ExecaRunner is the host implementation of both (HostRunner).
  */
 import { execa, ExecaError } from 'execa';
 import { VmforgeError } from '../errors.js';
+import { missingTool } from './host-tools.js';
+import { spawnPipeline, type PipelineRunner, type PipelineSpec, type RunningPipeline } from './pipeline.js';
 
 export interface RunOptions {
   input?: string | Buffer;
@@ -28,34 +32,12 @@ export interface CommandRunner {
   run(argv: readonly string[], opts?: RunOptions): Promise<RunResult>;
 }
 
-/** Which Debian package ships each host program; used in MISSING_TOOL hints. */
-export const TOOL_PACKAGES: Record<string, string> = {
-  virsh: 'libvirt-clients',
-  'qemu-img': 'qemu-utils',
-  'qemu-storage-daemon': 'qemu-system-common',
-  debootstrap: 'debootstrap',
-  zstd: 'zstd',
-  tar: 'tar',
-  losetup: 'mount',
-  partx: 'util-linux',
-  sfdisk: 'fdisk',
-  'mkfs.ext4': 'e2fsprogs',
-  'mkfs.xfs': 'xfsprogs',
-  mkswap: 'util-linux',
-  blkid: 'util-linux',
-  mount: 'mount',
-  umount: 'mount',
-  'grub-mkimage': 'grub-common',
-  'virt-xml-validate': 'libvirt-clients',
-  pigz: 'pigz',
-  gzip: 'gzip',
-  xz: 'xz-utils',
-  openssl: 'openssl',
-};
+/** Everything use cases start on the host: one-shot commands and streaming pipelines. */
+export interface HostRunner extends CommandRunner, PipelineRunner {}
 
 const STDERR_TAIL = 2000;
 
-export class ExecaRunner implements CommandRunner {
+export class ExecaRunner implements HostRunner {
   constructor(private readonly defaults: { env?: Record<string, string> } = {}) {}
 
   async run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
@@ -89,13 +71,10 @@ export class ExecaRunner implements CommandRunner {
       throw e;
     }
   }
-}
 
-export function missingTool(file: string): VmforgeError {
-  const pkg = TOOL_PACKAGES[file];
-  return new VmforgeError('MISSING_TOOL', `required host program '${file}' is not installed`, {
-    hint: pkg ? `install it with: apt-get install ${pkg}` : `install the package that provides '${file}'`,
-  });
+  pipeline(spec: PipelineSpec): RunningPipeline {
+    return spawnPipeline(this.defaults.env ? { ...spec, env: { ...this.defaults.env, ...spec.env } } : spec);
+  }
 }
 
 export function commandFailed(argv: readonly string[], exitCode: number, stderr: string, stdout = ''): VmforgeError {

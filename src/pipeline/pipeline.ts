@@ -8,10 +8,15 @@ import type { EventSink } from './events.js';
 import { InjectedFault, type FaultPoint } from './fault.js';
 import { describeUndo, runUndo, type UndoRecord, type UndoRegistry } from './undo.js';
 
+export interface UndoHandle {
+  /** The side effect turned out not to be ours (e.g. the file existed already): drop its undo record. */
+  cancel(): Promise<void>;
+}
+
 export interface StepContext {
   signal: AbortSignal;
   /** Journal the undo of a side effect, before performing it. */
-  willUndo(record: UndoRecord): Promise<void>;
+  willUndo(record: UndoRecord): Promise<UndoHandle>;
   progress(done: number, total: number | undefined, unit: string): void;
   info(message: string): void;
 }
@@ -57,7 +62,8 @@ export async function runPipeline<S>(o: PipelineOptions<S>): Promise<StepTiming[
       const ctx: StepContext = {
         signal: o.signal,
         willUndo: async (record) => {
-          await o.jobs.appendUndo(o.jobId, step.id, record);
+          const id = await o.jobs.appendUndo(o.jobId, step.id, record);
+          return { cancel: () => o.jobs.dropUndo(id) };
         },
         progress: (done, totalUnits, unit) => o.emit({ type: 'step.progress', step: step.id, done, total: totalUnits, unit }),
         info: (message) => o.emit({ type: 'step.info', step: step.id, message }),
@@ -79,7 +85,13 @@ export async function runPipeline<S>(o: PipelineOptions<S>): Promise<StepTiming[
       if (o.fault?.when === 'after' && o.fault.step === step.id) throw new InjectedFault(o.fault);
     }
   } catch (e) {
-    const err = e instanceof VmforgeError ? e : new VmforgeError('INTERNAL', (e as Error).message, { cause: e });
+    // Whatever a step threw after Ctrl-C (a killed child process, say) is a consequence of the cancel.
+    const err =
+      o.signal.aborted && !(e instanceof VmforgeError && e.code === 'CANCELLED')
+        ? new VmforgeError('CANCELLED', `cancelled (${abortReason(o.signal)}): ${(e as Error).message}`, { cause: e })
+        : e instanceof VmforgeError
+          ? e
+          : new VmforgeError('INTERNAL', (e as Error).message, { cause: e });
     const { undone, failures } = await undoJob(o.jobs, o.jobId, o.undo, o.emit, clock);
     err.undoErrors = failures;
     await o.jobs.finish(o.jobId, failures.length ? 'undo-failed' : 'undone', err.message);
@@ -90,6 +102,11 @@ export async function runPipeline<S>(o: PipelineOptions<S>): Promise<StepTiming[
   await o.jobs.finish(o.jobId, 'succeeded');
   o.emit({ type: 'pipeline.done', durationMs: clock() - t0 });
   return timings;
+}
+
+function abortReason(signal: AbortSignal): string {
+  const r: unknown = signal.reason;
+  return r instanceof Error ? r.message : typeof r === 'string' ? r : 'aborted';
 }
 
 /** Undoes every pending record of a job, newest first. Used after a failure and by crash recovery. */

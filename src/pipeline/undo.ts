@@ -7,7 +7,8 @@ export type UndoRecord =
   | { kind: 'dir.remove'; path: string }
   | { kind: 'loop.detach-backing'; backingFile: string }
   | { kind: 'mount.umount'; target: string }
-  | { kind: 'domain.remove'; name: string; uri: string }
+  /** Only the domain with this UUID: a same-named domain someone else defined is left alone. */
+  | { kind: 'domain.remove'; name: string; uri: string; uuid: string }
   | { kind: 'inventory.forget'; name: string };
 
 export type UndoKind = UndoRecord['kind'];

@@ -50,6 +50,10 @@ export class JobRepo {
     return rows.map((r) => ({ id: r.id, stepId: r.step_id, record: JSON.parse(r.record) as UndoRecord }));
   }
 
+  async dropUndo(entryId: number): Promise<void> {
+    await this.db.deleteFrom('journal').where('id', '=', entryId).execute();
+  }
+
   async markUndone(entryId: number): Promise<void> {
     await this.db.updateTable('journal').set({ undone_at: now() }).where('id', '=', entryId).execute();
   }
@@ -80,10 +84,13 @@ export class JobRepo {
       .executeTakeFirst();
   }
 
-  /** Jobs still marked running whose process is gone: their journals need recovery. */
+  /**
+   * Jobs whose journals need recovery: still marked running although their process is gone, or finished with
+   * undo failures (retried, since their undo records stay pending).
+   */
   async orphaned(isAlive: (pid: number) => boolean) {
-    const rows = await this.db.selectFrom('jobs').selectAll().where('status', '=', 'running').execute();
-    return rows.filter((r) => r.pid !== process.pid && !isAlive(r.pid));
+    const rows = await this.db.selectFrom('jobs').selectAll().where('status', 'in', ['running', 'undo-failed']).execute();
+    return rows.filter((r) => r.status === 'undo-failed' || (r.pid !== process.pid && !isAlive(r.pid)));
   }
 }
 

@@ -8,9 +8,9 @@ import { chmod, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { bootstrapDebian } from '../../src/bundles/bootstrap.js';
-import { BundleExecRunner } from '../../src/bundles/pipeline.js';
 import { parseConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
+import { ExecaRunner } from '../../src/exec/runner.js';
 
 export const REPO = resolve(import.meta.dirname, '../..');
 /** Where the debootstrapped template bundle is kept between runs (keyed by its inputs inside the store). */
@@ -28,7 +28,7 @@ export function ensureTemplate(): Promise<string> {
     await mkdir(TEMPLATE_CACHE, { recursive: true });
     const work = '/var/tmp/vmforge-test-work';
     await mkdir(work, { recursive: true, mode: 0o700 });
-    const res = await bootstrapDebian(new BundleExecRunner(), {
+    const res = await bootstrapDebian(new ExecaRunner(), {
       workDir: work,
       storeDir: TEMPLATE_CACHE,
       created: new Date().toISOString(),

@@ -2,28 +2,50 @@
  * A tiny expect-style client for a guest's serial console exposed by libvirt as a UNIX socket: log in and
  * run commands inside the guest without SSH or networking.
  */
-import { createConnection, type Socket } from 'node:net';
+import { constants, openSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import { ReadStream, WriteStream } from 'node:tty';
+
+interface Channel {
+  on(event: 'data', fn: (d: string | Buffer) => void): unknown;
+  write(text: string): unknown;
+  destroy(): unknown;
+}
 
 export class SerialConsole {
   private buf = '';
-  private constructor(private readonly sock: Socket) {
-    sock.setEncoding('utf8');
-    sock.on('data', (d: string) => {
-      this.buf += d;
+  private constructor(
+    private readonly input: Channel,
+    private readonly output: Channel,
+  ) {
+    input.on('data', (d) => {
+      this.buf += d.toString();
     });
   }
 
+  /** A serial exposed as a UNIX socket (libvirt `<serial type='unix'>`). */
   static async connect(path: string): Promise<SerialConsole> {
     const sock = createConnection(path);
     await new Promise<void>((resolve, reject) => {
       sock.once('connect', resolve);
       sock.once('error', reject);
     });
-    return new SerialConsole(sock);
+    return new SerialConsole(sock, sock);
+  }
+
+  /**
+   * A serial exposed as a pty (`<serial type='pty'>`, what `virsh console` uses). The slave side must be raw:
+   * with the default line discipline it would echo the guest's output back to the guest.
+   */
+  static openPty(path: string): SerialConsole {
+    const input = new ReadStream(openSync(path, constants.O_RDWR | constants.O_NOCTTY));
+    input.setRawMode(true);
+    const output = new WriteStream(openSync(path, constants.O_RDWR | constants.O_NOCTTY));
+    return new SerialConsole(input, output);
   }
 
   send(text: string): void {
-    this.sock.write(text);
+    this.output.write(text);
   }
 
   /** Waits until `re` matches the output received since the last successful wait; returns that output. */
@@ -71,6 +93,7 @@ export class SerialConsole {
   }
 
   close(): void {
-    this.sock.destroy();
+    this.input.destroy();
+    if (this.output !== this.input) this.output.destroy();
   }
 }

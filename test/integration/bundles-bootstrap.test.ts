@@ -7,10 +7,10 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { bootstrapCacheKey, bootstrapDebian } from '../../src/bundles/bootstrap.js';
 import { extractBundle } from '../../src/bundles/extract.js';
-import { BundleExecRunner } from '../../src/bundles/pipeline.js';
+import { ExecaRunner } from '../../src/exec/runner.js';
 
 const enabled = process.env.VMFORGE_TEST_DEBOOTSTRAP === '1';
-const runner = new BundleExecRunner();
+const runner = new ExecaRunner();
 let work: string | undefined;
 
 afterAll(async () => {

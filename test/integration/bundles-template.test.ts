@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createBundle } from '../../src/bundles/create.js';
 import { extractBundle } from '../../src/bundles/extract.js';
-import { BundleExecRunner } from '../../src/bundles/pipeline.js';
+import { ExecaRunner } from '../../src/exec/runner.js';
 import { BundleStore } from '../../src/bundles/store.js';
 
 const ROOT = process.env.VMFORGE_TEST_TEMPLATE_ROOT ?? '/var/tmp/exp/root';
@@ -17,7 +17,7 @@ const haveRoot = await stat(join(ROOT, 'etc')).then(
   () => true,
   () => false,
 );
-const runner = new BundleExecRunner();
+const runner = new ExecaRunner();
 let work: string | undefined;
 
 afterAll(async () => {

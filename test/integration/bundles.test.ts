@@ -12,10 +12,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { VmforgeError } from '../../src/errors.js';
 import { createBundle, DEFAULT_TEMPLATE_EXCLUDES } from '../../src/bundles/create.js';
 import { extractBundle } from '../../src/bundles/extract.js';
-import { BundleExecRunner, spawnPipeline, type PipelineSpec, type RunningPipeline } from '../../src/bundles/pipeline.js';
 import { BundleStore } from '../../src/bundles/store.js';
+import type { PipelineSpec, RunningPipeline } from '../../src/exec/pipeline.js';
+import { ExecaRunner } from '../../src/exec/runner.js';
 
-const runner = new BundleExecRunner();
+const runner = new ExecaRunner();
 const CREATED_1 = '2026-01-01T00:00:00.000Z';
 const CREATED_2 = '2026-02-01T00:00:00.000Z';
 const CREATED_3 = '2026-03-01T00:00:00.000Z';
@@ -298,7 +299,7 @@ describe('corruption and failures', () => {
   it('an aborted create or extract leaves nothing behind', async () => {
     const ac = new AbortController();
     // Abort once the processes are running, whatever the speed of this machine.
-    class AbortingRunner extends BundleExecRunner {
+    class AbortingRunner extends ExecaRunner {
       override pipeline(spec: PipelineSpec): RunningPipeline {
         const p = super.pipeline(spec);
         setImmediate(() => ac.abort());
@@ -321,17 +322,17 @@ describe('corruption and failures', () => {
 
 describe('pipelines', () => {
   it('names the stage that failed, not the one that died of a broken pipe', async () => {
-    const p = spawnPipeline({ stages: [{ argv: ['cat', '/dev/zero'] }, { argv: ['head', '-c', '1', '/no/such/file'] }] });
+    const p = runner.pipeline({ stages: [{ argv: ['cat', '/dev/zero'] }, { argv: ['head', '-c', '1', '/no/such/file'] }] });
     const e = await expectError(p.done, 'COMMAND_FAILED', /^head -c 1 \/no\/such\/file exited with 1: .*No such file/);
     expect(e.message).toMatch(/then cat \/dev\/zero/);
   });
 
   it('reports an upstream failure even when downstream exits 0', async () => {
-    await expectError(spawnPipeline({ stages: [{ argv: ['cat', '/no/such/file'] }, { argv: ['cat'] }] }).done, 'COMMAND_FAILED', /^cat \/no\/such\/file exited with 1/);
+    await expectError(runner.pipeline({ stages: [{ argv: ['cat', '/no/such/file'] }, { argv: ['cat'] }] }).done, 'COMMAND_FAILED', /^cat \/no\/such\/file exited with 1/);
   });
 
   it('a missing program is MISSING_TOOL before anything starts', () => {
-    expect(() => spawnPipeline({ stages: [{ argv: ['cat'] }, { argv: ['vmforge-no-such-tool'] }] })).toThrow(/'vmforge-no-such-tool' is not installed/);
+    expect(() => runner.pipeline({ stages: [{ argv: ['cat'] }, { argv: ['vmforge-no-such-tool'] }] })).toThrow(/'vmforge-no-such-tool' is not installed/);
   });
 });
 

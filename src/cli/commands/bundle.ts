@@ -53,13 +53,12 @@ Examples:
       try {
         await withContext(cmd, async (ctx) => {
           const { bootstrapDebian } = await import('../../bundles/bootstrap.js');
-          const { BundleExecRunner } = await import('../../bundles/pipeline.js');
           const { mkdir } = await import('node:fs/promises');
           const workDir = `${ctx.config.stateDir}/tmp`;
           await mkdir(workDir, { recursive: true, mode: 0o700 });
           const t0 = performance.now();
           let phase = '';
-          const res = await bootstrapDebian(new BundleExecRunner(), {
+          const res = await bootstrapDebian(ctx.runner, {
             workDir,
             storeDir: ctx.config.bundles.dir,
             created: new Date().toISOString(),
@@ -113,14 +112,13 @@ Examples:
       try {
         await withContext(cmd, async (ctx) => {
           const { createBundle, DEFAULT_TEMPLATE_EXCLUDES } = await import('../../bundles/create.js');
-          const { BundleExecRunner } = await import('../../bundles/pipeline.js');
           const { COMPRESSIONS } = await import('../../bundles/manifest.js');
           const compression = opts.compress as (typeof COMPRESSIONS)[number];
           if (!COMPRESSIONS.includes(compression)) throw invalidInput(`--compress '${String(opts.compress)}' is not supported`, `use ${COMPRESSIONS.join(', ')}`);
           const now = new Date();
           const version = (opts.version as string | undefined) ?? now.toISOString().replace(/[-:]/g, '').replace('T', '.').slice(0, 15);
           const t0 = performance.now();
-          const res = await createBundle(new BundleExecRunner(), {
+          const res = await createBundle(ctx.runner, {
             rootDir: opts.from as string,
             name: opts.name as string,
             version,

@@ -46,6 +46,7 @@ const cases: Record<string, DomainInput> = {
     memoryMiB: 512,
     nic: { type: 'user' },
     mac: '52:54:00:AB:CD:EF',
+    serialSocketPath: undefined, // a pty console, as vm build makes
   },
   'direct-kernel': {
     ...base,

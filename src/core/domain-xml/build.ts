@@ -123,17 +123,18 @@ function interfaceElement(i: InterfaceDevice): XmlElement {
 }
 
 function serialElements(s: SerialConsole): XmlElement[] {
-  const source = () => el('source', { mode: 'bind', path: s.socketPath });
+  const type = s.socketPath === undefined ? 'pty' : 'unix';
+  const source = () => (s.socketPath === undefined ? null : el('source', { mode: 'bind', path: s.socketPath }));
   return [
     el(
       'serial',
-      { type: 'unix' },
+      { type },
       source(),
       el('log', { file: s.logFile, append: s.logAppend ? 'on' : 'off' }),
       el('target', { type: 'isa-serial', port: 0 }, el('model', { name: 'isa-serial' })),
     ),
     // libvirt ties console port 0 of target type 'serial' to the first <serial>; same source, one device.
-    el('console', { type: 'unix' }, source(), el('target', { type: 'serial', port: 0 })),
+    el('console', { type }, source(), el('target', { type: 'serial', port: 0 })),
   ];
 }
 
@@ -196,9 +197,10 @@ export function validateDomainModel(m: DomainModel): void {
   }
 
   if (m.serial) {
-    requireAbsolutePath('serial socket', m.serial.socketPath);
     requireAbsolutePath('serial log', m.serial.logFile);
-    const bytes = new TextEncoder().encode(m.serial.socketPath).length;
+    const socket = m.serial.socketPath;
+    if (socket !== undefined) requireAbsolutePath('serial socket', socket);
+    const bytes = socket === undefined ? 0 : new TextEncoder().encode(socket).length;
     if (bytes > MAX_UNIX_SOCKET_PATH_BYTES) {
       throw bad('serial socket', `path is ${bytes} bytes; UNIX socket paths are limited to ${MAX_UNIX_SOCKET_PATH_BYTES}`, 'use a shorter state directory');
     }

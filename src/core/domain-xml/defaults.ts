@@ -23,7 +23,8 @@ export interface DomainInput {
   nic: NicAttachment;
   /** Required unless `nic.type` is 'none'. */
   mac?: string;
-  serialSocketPath: string;
+  /** Expose the serial console on this UNIX socket; default: a pty (works with `virsh console`). */
+  serialSocketPath?: string;
   serialLogPath: string;
   /** Boot a kernel from the host instead of the disk's bootloader. */
   kernelBoot?: DirectKernelBoot;
@@ -77,7 +78,7 @@ export function domainModelFor(input: DomainInput): DomainModel {
       },
     ],
     interfaces: interfacesFor(input.nic, input.mac),
-    serial: { socketPath: input.serialSocketPath, logFile: input.serialLogPath, logAppend: false },
+    serial: { ...(input.serialSocketPath === undefined ? {} : { socketPath: input.serialSocketPath }), logFile: input.serialLogPath, logAppend: false },
     usb: false,
     memballoon: { model: 'virtio' },
     rng: { model: 'virtio', backend: '/dev/urandom' },

@@ -90,7 +90,11 @@ export type InterfaceDevice =
  * prints also copied to `logFile` (written by virtlogd) so boot output survives without a client attached.
  */
 export interface SerialConsole {
-  socketPath: string;
+  /**
+   * A UNIX socket to expose the console on; without one it is a pty, which is what `virsh console` needs
+   * (libvirt refuses console streams from socket-backed serials).
+   */
+  socketPath?: string;
   logFile: string;
   logAppend: boolean;
 }

@@ -5,7 +5,7 @@
 import type { Manifest } from '../../bundles/manifest.js';
 import { grubCfg } from '../boot/grub-bios.js';
 import { fstabLines } from '../disk/fstab.js';
-import { planDiskLayout, rootPartition, swapPartition, type DiskLayout } from '../disk/layout.js';
+import { planDiskLayout, swapPartition, type DiskLayout } from '../disk/layout.js';
 import { buildDomainXml } from '../domain-xml/build.js';
 import { domainModelFor } from '../domain-xml/defaults.js';
 import type { DomainModel } from '../domain-xml/model.js';
@@ -71,20 +71,29 @@ export function minimumRootBytes(unpackedBytes: number): number {
   return Math.ceil(unpackedBytes * 1.2) + 128 * MiB;
 }
 
+/**
+ * Throws INSUFFICIENT_SPACE, with the smallest --disk that works, when the root partition a disk of this size
+ * gets (after swap and the 1 MiB boot gap) cannot hold the bundle. Needs no layout, so it runs before one is
+ * planned and before any host check.
+ */
+export function requireDiskFitsBundle(spec: Pick<VmSpec, 'diskBytes' | 'swapBytes'>, unpackedBytes: number, bundleRef: string): void {
+  const rootBytes = Math.floor(spec.diskBytes / MiB) * MiB - Math.ceil(spec.swapBytes / MiB) * MiB - MiB;
+  const need = minimumRootBytes(unpackedBytes);
+  if (rootBytes >= need) return;
+  const minDisk = Math.ceil((need + spec.swapBytes + 2 * MiB) / (256 * MiB)) * 256 * MiB;
+  const swap = spec.swapBytes > 0 ? ` with ${formatSize(spec.swapBytes)} of swap` : '';
+  throw new VmforgeError(
+    'INSUFFICIENT_SPACE',
+    `a ${formatSize(spec.diskBytes)} disk${swap} leaves ${formatSize(Math.max(rootBytes, 0))} for the root filesystem; bundle ${bundleRef} unpacks to ${formatSize(unpackedBytes)} and needs ${formatSize(need)}`,
+    { hint: `use --disk ${Math.ceil(minDisk / MiB)}M or more${spec.swapBytes > 0 ? ' (or a smaller --swap)' : ''}` },
+  );
+}
+
 export const KERNEL_CMDLINE = 'console=tty0 console=ttyS0,115200n8 net.ifnames=0 biosdevname=0';
 
 export function planBuild(spec: VmSpec, wait: boolean, f: BuildFacts): BuildPlan {
+  requireDiskFitsBundle(spec, f.manifest.unpackedBytes, f.bundleRef);
   const layout = planDiskLayout({ diskBytes: spec.diskBytes, swapBytes: spec.swapBytes, fs: spec.fs });
-  const root = rootPartition(layout);
-  const need = minimumRootBytes(f.manifest.unpackedBytes);
-  if (root.sizeBytes < need) {
-    const minDisk = Math.ceil((need + spec.swapBytes + 2 * MiB) / (256 * MiB)) * 256 * MiB;
-    throw new VmforgeError(
-      'INSUFFICIENT_SPACE',
-      `the root partition (${formatSize(root.sizeBytes)}) is too small for bundle ${f.bundleRef}, which unpacks to ${formatSize(f.manifest.unpackedBytes)}`,
-      { hint: `use --disk ${Math.ceil(minDisk / MiB)}M or more (or a smaller --swap)` },
-    );
-  }
   const kernelEntry = f.manifest.kernels[0];
   if (!kernelEntry) {
     throw new VmforgeError('INVALID_INPUT', `bundle ${f.bundleRef} has no kernel in /boot`, {

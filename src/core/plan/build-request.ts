@@ -7,7 +7,8 @@ import { invalidInput } from '../../errors.js';
 import type { FsType, GuestNetConfig, NicAttachment, VmSpec } from '../model/spec.js';
 import { validateVmName } from '../names.js';
 import { formatIpv4, parseIpv4, parseIpv4Cidr, sameSubnet } from '../ipam/ipv4.js';
-import { GiB, MiB, parseSize } from '../units.js';
+import { MBR_MAX_DISK_BYTES } from '../disk/layout.js';
+import { formatSize, GiB, MiB, parseSize } from '../units.js';
 
 export interface BuildRequest {
   name: string;
@@ -48,9 +49,18 @@ export function specFromRequest(req: BuildRequest, config: Config): VmSpec & { n
   const memoryBytes = parseSize(req.memory ?? d.memory, '--memory');
   if (memoryBytes < 128 * MiB) throw invalidInput(`--memory ${req.memory ?? d.memory} is below the 128M minimum`);
   if (memoryBytes > 4096 * GiB) throw invalidInput(`--memory ${req.memory} is absurdly large`);
-  const diskBytes = parseSize(req.disk ?? d.disk, '--disk');
-  if (diskBytes > 64 * 1024 * GiB) throw invalidInput(`--disk ${req.disk} is larger than 64 TiB`);
+  const diskText = req.disk ?? d.disk;
+  const diskBytes = parseSize(diskText, '--disk');
+  if (diskBytes < MiB) throw invalidInput(`--disk ${diskText} is not a usable disk size`, 'give the disk size like 4G');
+  if (diskBytes > MBR_MAX_DISK_BYTES) {
+    throw invalidInput(`--disk ${diskText} is larger than an MBR partition table can address (${formatSize(MBR_MAX_DISK_BYTES)})`, 'use --disk 2T or less');
+  }
   const swapBytes = parseSize(req.swap ?? d.swap, '--swap');
+  // Only a swap size the user typed is their mistake; a default swap that does not fit is reported with the
+  // bundle's space needs (INSUFFICIENT_SPACE), which says how large the disk must be.
+  if (req.swap !== undefined && swapBytes >= diskBytes) {
+    throw invalidInput(`--swap ${req.swap} is not smaller than the disk (${diskText})`, 'make the disk larger or the swap smaller (--swap 0 for none)');
+  }
   const fs = (req.fs ?? d.fs) as FsType;
   if (fs !== 'ext4' && fs !== 'xfs') throw invalidInput(`--fs '${req.fs}' is not supported`, 'use ext4 or xfs');
 

@@ -168,6 +168,54 @@ describe('GuestRoot basics', () => {
     await expectCode(guest.readText('/etc/latin1'), 'INVALID_INPUT');
   });
 
+  it('writeFile writes bytes verbatim, with the same mode and owner rules as writeText', async () => {
+    const bytes = Uint8Array.from([0x7f, 0x45, 0x4c, 0x46, 0x00, 0xff, 0xfe, 0xe9, 0x0a]);
+    await fsp.mkdir(inRoot('boot/grub/i386-pc'), { recursive: true });
+    await guest.writeFile('/boot/grub/i386-pc/normal.mod', bytes);
+    expect(new Uint8Array(await fsp.readFile(inRoot('boot/grub/i386-pc/normal.mod')))).toEqual(bytes);
+    const st = await fsp.stat(inRoot('boot/grub/i386-pc/normal.mod'));
+    expect(st.mode & 0o7777).toBe(0o644);
+    expect([st.uid, st.gid]).toEqual([me.uid, me.gid]);
+    await fsp.chmod(inRoot('boot/grub/i386-pc/normal.mod'), 0o600);
+    await guest.writeFile('/boot/grub/i386-pc/normal.mod', Buffer.from('second'));
+    expect(await fsp.readFile(inRoot('boot/grub/i386-pc/normal.mod'), 'utf8')).toBe('second');
+    expect((await fsp.stat(inRoot('boot/grub/i386-pc/normal.mod'))).mode & 0o7777).toBe(0o600);
+    await guest.writeFile('/boot/grub/i386-pc/normal.mod', new Uint8Array(0), 0o444);
+    expect((await fsp.stat(inRoot('boot/grub/i386-pc/normal.mod'))).mode & 0o7777).toBe(0o444);
+    expect(await leftovers(inRoot('boot/grub/i386-pc'))).toEqual([]);
+    await expectCode(guest.writeFile('/boot/missing/x.mod', bytes), 'NOT_FOUND');
+  });
+
+  it('readHead reads at most maxBytes of any file, binary too; null for missing files and directories', async () => {
+    await fsp.writeFile(inRoot('etc/bin'), Buffer.from([0x7f, 0x45, 0x4c, 0x46, 0x02, 0x01, 0xff, 0x00]));
+    expect(await guest.readHead('/etc/bin', 4)).toEqual(Buffer.from([0x7f, 0x45, 0x4c, 0x46]));
+    expect(await guest.readHead('/etc/bin', 64)).toEqual(Buffer.from([0x7f, 0x45, 0x4c, 0x46, 0x02, 0x01, 0xff, 0x00]));
+    await fsp.writeFile(inRoot('etc/empty'), '');
+    expect(await guest.readHead('/etc/empty', 64)).toEqual(Buffer.alloc(0));
+    await fsp.symlink('bin', inRoot('etc/link'));
+    expect(await guest.readHead('/etc/link', 2)).toEqual(Buffer.from([0x7f, 0x45]));
+    expect(await guest.readHead('/etc/nope', 4)).toBeNull();
+    expect(await guest.readHead('/etc/bin/below', 4)).toBeNull();
+    expect(await guest.readHead('/etc', 4)).toBeNull();
+    // Bigger than readText's limit is fine: only the head is read.
+    const small = new GuestRoot(root, { ...me, maxReadBytes: 4 });
+    expect(await small.readHead('/etc/bin', 6)).toHaveLength(6);
+  });
+
+  it('entryType tells files, directories, symlinks (not followed) and missing paths apart', async () => {
+    await fsp.writeFile(inRoot('etc/file'), 'x');
+    await fsp.symlink('file', inRoot('etc/link'));
+    await fsp.symlink('nowhere', inRoot('etc/dangling'));
+    expect(await guest.entryType('/etc/file')).toBe('file');
+    expect(await guest.entryType('/etc')).toBe('directory');
+    expect(await guest.entryType('/')).toBe('directory');
+    expect(await guest.entryType('/etc/link')).toBe('symlink');
+    expect(await guest.entryType('/etc/dangling')).toBe('symlink');
+    expect(await guest.entryType('/etc/nope')).toBeNull();
+    expect(await guest.entryType('/etc/file/below')).toBeNull();
+    expect(await guest.entryType('/var/lib/x')).toBeNull();
+  });
+
   it('refuses files above the read limit', async () => {
     const small = new GuestRoot(root, { ...me, maxReadBytes: 4 });
     await fsp.writeFile(inRoot('etc/big'), '123456');
@@ -337,6 +385,42 @@ describe('GuestRoot against hostile images', () => {
       await expectCode(guest.writeText('/etc/sock', 'x'), 'UNSAFE_PATH');
       await fsp.symlink('/etc/sock', inRoot('etc/link-to-sock'));
       await expectCode(guest.readText('/etc/link-to-sock'), 'UNSAFE_PATH');
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+
+  it('writeFile replaces a link pointing out; readHead and entryType through links are re-rooted', async () => {
+    const host = await hostFile('core.mod', 'HOST MODULE\n');
+    await fsp.mkdir(inRoot('boot/grub/i386-pc'), { recursive: true });
+    await fsp.symlink(host.path, inRoot('boot/grub/i386-pc/core.mod'));
+    expect(await guest.readHead('/boot/grub/i386-pc/core.mod', 64)).toBeNull();
+    expect(await guest.entryType('/boot/grub/i386-pc/core.mod')).toBe('symlink');
+    await guest.writeFile('/boot/grub/i386-pc/core.mod', Uint8Array.from([1, 2, 3]));
+    await host.assertUntouched();
+    expect((await fsp.lstat(inRoot('boot/grub/i386-pc/core.mod'))).isFile()).toBe(true);
+
+    // /boot -> host dir: the guest's copy of that path is what is seen and written.
+    const hostBoot = path.join(tmp, 'host-boot');
+    await fsp.mkdir(hostBoot);
+    await fsp.writeFile(path.join(hostBoot, 'vmlinuz-1'), 'HOST KERNEL');
+    await fsp.rm(inRoot('boot'), { recursive: true });
+    await fsp.symlink(hostBoot, inRoot('boot'));
+    expect(await guest.readHead('/boot/vmlinuz-1', 64)).toBeNull();
+    expect(await guest.entryType('/boot/vmlinuz-1')).toBeNull();
+    await guest.mkdirp('/boot/grub/i386-pc');
+    await guest.writeFile('/boot/grub/i386-pc/normal.mod', Uint8Array.from([4]));
+    expect(await fsp.readFile(inRoot(path.join(hostBoot, 'grub/i386-pc/normal.mod')))).toEqual(Buffer.from([4]));
+    expect(await fsp.readdir(hostBoot)).toEqual(['vmlinuz-1']);
+  });
+
+  it('readHead never opens special files', async () => {
+    const sockPath = inRoot('etc/sock');
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(sockPath, resolve));
+    try {
+      expect(await guest.readHead('/etc/sock', 64)).toBeNull();
+      expect(await guest.entryType('/etc/sock')).toBe('other');
     } finally {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     }

@@ -64,15 +64,8 @@ export class GuestRoot {
     if (w.kind !== 'found') return null;
     if (w.stat.isDirectory()) throw invalidInput(`guest path ${quoteForMessage(guestPath)} is a directory, not a file`);
     if (!w.stat.isFile()) throw specialFile(guestPath, w.stat);
-    let fh: fsp.FileHandle;
-    try {
-      // O_NONBLOCK: should a FIFO appear here after the check, open() must not hang.
-      fh = await fsp.open(w.host, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-    } catch (err) {
-      if (errno(err) === 'ENOENT') return null;
-      if (errno(err) === 'ELOOP') throw unsafe(`guest path ${quoteForMessage(guestPath)} changed into a symlink while being read`);
-      throw err;
-    }
+    const fh = await openRegular(guestPath, w.host);
+    if (!fh) return null;
     try {
       const st = await fh.stat();
       if (!st.isFile()) throw specialFile(guestPath, st);
@@ -91,9 +84,43 @@ export class GuestRoot {
     }
   }
 
+  /**
+   * The first `maxBytes` bytes of a file (symlinks followed inside the guest), for probing an image (an ELF header,
+   * os-release). A probe asks "is there such a file?", so anything but a regular file (missing, a directory, a FIFO,
+   * a device node) is null rather than an error, and is never opened.
+   */
+  async readHead(guestPath: string, maxBytes: number): Promise<Buffer | null> {
+    const w = await this.walk(guestPath, { followLast: true });
+    if (w.kind !== 'found' || !w.stat.isFile()) return null;
+    const fh = await openRegular(guestPath, w.host);
+    if (!fh) return null;
+    try {
+      const st = await fh.stat();
+      if (!st.isFile()) return null;
+      const buf = Buffer.alloc(Math.min(maxBytes, st.size));
+      const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+      return buf.subarray(0, bytesRead);
+    } finally {
+      await fh.close();
+    }
+  }
+
   /** True when the path exists (symlinks followed inside the guest; a dangling link is false). */
   async exists(guestPath: string): Promise<boolean> {
     return (await this.walk(guestPath, { followLast: true })).kind === 'found';
+  }
+
+  /**
+   * What is at `guestPath` itself (a symlink there is reported, not followed; parents are followed inside the
+   * guest); null when it does not exist.
+   */
+  async entryType(guestPath: string): Promise<'file' | 'directory' | 'symlink' | 'other' | null> {
+    const w = await this.walk(guestPath, { followLast: false });
+    if (w.kind !== 'found') return null;
+    if (w.stat.isFile()) return 'file';
+    if (w.stat.isDirectory()) return 'directory';
+    if (w.stat.isSymbolicLink()) return 'symlink';
+    return 'other';
   }
 
   /** Target of the symlink at `guestPath`, verbatim; null when it is not a symlink or does not exist. */
@@ -108,7 +135,7 @@ export class GuestRoot {
    * Owner: that of the regular file being replaced, else the default (root:root). A symlink at the path is
    * replaced, never followed. The parent directory must exist.
    */
-  async writeText(guestPath: string, content: string, mode?: number): Promise<void> {
+  async writeFile(guestPath: string, data: Uint8Array, mode?: number): Promise<void> {
     const { dirHost, name, existing } = await this.prepareReplace(guestPath, 'write');
     const keep = existing?.isFile() ? existing : undefined;
     const finalMode = mode ?? (keep ? keep.mode & 0o7777 : DEFAULT_FILE_MODE);
@@ -117,7 +144,7 @@ export class GuestRoot {
     await replaceAtomically(dirHost, name, async (tmp) => {
       const fh = await fsp.open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
       try {
-        await fh.writeFile(content, 'utf8');
+        await fh.writeFile(data);
         const st = await fh.stat();
         // chown before chmod: chown clears set-id bits.
         if (st.uid !== uid || st.gid !== gid) await fh.chown(uid, gid);
@@ -126,6 +153,11 @@ export class GuestRoot {
         await fh.close();
       }
     });
+  }
+
+  /** writeFile with `content` encoded as UTF-8. */
+  async writeText(guestPath: string, content: string, mode?: number): Promise<void> {
+    await this.writeFile(guestPath, Buffer.from(content, 'utf8'), mode);
   }
 
   /** Deletes a file or symlink (the link itself). Missing is success. Refuses directories. */
@@ -333,6 +365,20 @@ async function replaceAtomically(dirHost: string, name: string, create: (tmpHost
     await fsp.rename(tmp, path.join(dirHost, name));
   } catch (err) {
     await fsp.unlink(tmp).catch(() => undefined);
+    throw err;
+  }
+}
+
+/**
+ * Opens a file the walk found, without following a symlink that replaced it since (O_NOFOLLOW) and without blocking
+ * on a FIFO that replaced it (O_NONBLOCK); null when it has gone. The caller re-checks the type on the handle.
+ */
+async function openRegular(guestPath: string, host: string): Promise<fsp.FileHandle | null> {
+  try {
+    return await fsp.open(host, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (err) {
+    if (errno(err) === 'ENOENT') return null;
+    if (errno(err) === 'ELOOP') throw unsafe(`guest path ${quoteForMessage(guestPath)} changed into a symlink while being read`);
     throw err;
   }
 }

@@ -4,7 +4,7 @@
  * offsets; modules and grub.cfg go into the mounted root filesystem. core.img and the modules come from
  * the same directory, because GRUB refuses modules from a different build.
  */
-import { lstat, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -20,8 +20,12 @@ import {
 import type { DiskLayout } from '../../core/disk/layout.js';
 import type { FsType } from '../../core/model/spec.js';
 import { VmforgeError } from '../../errors.js';
+import { GuestRoot } from '../guestfs/guest-root.js';
 import type { CommandRunner } from '../runner.js';
 import { readAt, writeAt } from './disk-image.js';
+
+/** GRUB_BIOS_PREFIX as a path inside the root filesystem. */
+const GUEST_GRUB_DIR = '/boot/grub';
 
 export interface InstallGrubBiosInput {
   /** Raw disk image whose sector 0 already holds the MBR partition table of `layout`. */
@@ -82,39 +86,12 @@ export async function installGrubBios(runner: CommandRunner, input: InstallGrubB
   await writeAt(input.diskPath, GRUB_CORE_LBA * SECTOR, patchedCore);
   await writeAt(input.diskPath, 0, bootSector);
 
-  const grubRoot = await realDirInside(input.rootMountDir, ['boot', 'grub']);
-  const modDir = await realDirInside(input.rootMountDir, ['boot', 'grub', 'i386-pc']);
+  // Through GuestRoot: a template whose /boot or /boot/grub is a symlink must not make us write outside the guest.
+  const guest = new GuestRoot(input.rootMountDir);
+  await guest.mkdirp(`${GUEST_GRUB_DIR}/i386-pc`);
   const files = (await readdir(grubDir)).filter((f) => f.endsWith('.mod') || f.endsWith('.lst'));
-  for (const f of files) await writeGuestFile(join(modDir, f), await readFile(join(grubDir, f)));
-  await writeGuestFile(join(grubRoot, 'grub.cfg'), input.grubCfgText);
+  for (const f of files) await guest.writeFile(`${GUEST_GRUB_DIR}/i386-pc/${f}`, await readFile(join(grubDir, f)));
+  await guest.writeText(`${GUEST_GRUB_DIR}/grub.cfg`, input.grubCfgText);
 
   return { coreSectors: patchedCore.length / SECTOR, modulesCopied: files.length };
-}
-
-/**
- * root/a/b/..., created where missing, every component a real directory: a template whose /boot or
- * /boot/grub is a symlink must not make us write outside the guest root.
- */
-async function realDirInside(root: string, parts: string[]): Promise<string> {
-  let dir = root;
-  for (const part of parts) {
-    dir = join(dir, part);
-    await mkdir(dir, { mode: 0o755 }).catch((e: NodeJS.ErrnoException) => {
-      if (e.code !== 'EEXIST') throw e;
-    });
-    const st = await lstat(dir);
-    if (st.isSymbolicLink() || !st.isDirectory()) {
-      throw new VmforgeError('UNSAFE_PATH', `${dir} in the guest is not a plain directory`, {
-        hint: 'GRUB files are only written into real directories of the guest root',
-      });
-    }
-  }
-  return dir;
-}
-
-/** Replaces a file in a guest directory; an existing symlink there is refused rather than followed. */
-async function writeGuestFile(path: string, data: string | Buffer): Promise<void> {
-  const st = await lstat(path).catch(() => null);
-  if (st && !st.isFile()) throw new VmforgeError('UNSAFE_PATH', `${path} in the guest is not a regular file`);
-  await writeFile(path, data, { mode: 0o644 });
 }

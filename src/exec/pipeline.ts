@@ -2,15 +2,12 @@
  * Streaming process pipelines (`tar ... | zstd ...` without a shell), which CommandRunner.run cannot express:
  * it buffers whole outputs. Adjacent stages are joined by an OS pipe (the data never passes through Node); Node
  * only feeds the first stage's stdin and/or reads the last stage's stdout, so it can hash and count the bytes.
- *
- * This belongs next to CommandRunner in src/exec/runner.ts; it lives here until the owner of that file adopts it.
+ * Callers reach it through the runner's `pipeline()` (runner.ts), so tests can substitute it like `run()`.
  */
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
-import { accessSync, constants as fsConstants } from 'node:fs';
-import { delimiter, join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { VmforgeError } from '../errors.js';
-import { ExecaRunner, missingTool, type CommandRunner } from '../exec/runner.js';
+import { missingTool, which } from './host-tools.js';
 
 export interface PipelineStage {
   argv: readonly string[];
@@ -48,9 +45,6 @@ export interface PipelineRunner {
   pipeline(spec: PipelineSpec): RunningPipeline;
 }
 
-/** What bundle operations need from the host: one-shot commands and streaming pipelines. */
-export type BundleRunner = CommandRunner & PipelineRunner;
-
 const STDERR_TAIL_CHARS = 2000;
 
 interface StageState {
@@ -66,7 +60,7 @@ export function spawnPipeline(spec: PipelineSpec): RunningPipeline {
   for (const st of spec.stages) {
     const file = st.argv[0];
     if (!file) throw new VmforgeError('INTERNAL', 'empty argv in pipeline');
-    if (!findProgram(file, spec.env?.PATH)) throw missingTool(file);
+    if (!which(file, spec.env?.PATH)) throw missingTool(file);
   }
   if (spec.signal?.aborted) throw cancelled(spec.stages);
 
@@ -188,25 +182,4 @@ function describeExit(s: StageState): string {
 
 function cancelled(stages: readonly PipelineStage[]): VmforgeError {
   return new VmforgeError('CANCELLED', `${stages.map((s) => s.argv[0]).join(' | ')} was cancelled`);
-}
-
-/** Absolute path of an executable found on PATH, or undefined. */
-export function findProgram(file: string, pathEnv = process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'): string | undefined {
-  const candidates = file.includes('/') ? [file] : pathEnv.split(delimiter).filter(Boolean).map((d) => join(d, file));
-  for (const c of candidates) {
-    try {
-      accessSync(c, fsConstants.X_OK);
-      return c;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
-
-/** The production runner for bundle work: ExecaRunner for one-shot commands plus process pipelines. */
-export class BundleExecRunner extends ExecaRunner implements PipelineRunner {
-  pipeline(spec: PipelineSpec): RunningPipeline {
-    return spawnPipeline(spec);
-  }
 }
