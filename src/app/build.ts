@@ -29,6 +29,7 @@ import { runPipeline, type Step, type StepTiming } from '../pipeline/pipeline.js
 import type { AppContext } from './context.js';
 import { recoverOrphans } from './recover.js';
 import { undoRegistry } from './undo-executors.js';
+import { loggedSink } from './log.js';
 
 export interface BuildOptions {
   dryRun?: boolean;
@@ -45,7 +46,7 @@ export type BuildResult =
       dryRun: false;
       name: string;
       state: 'running' | 'defined';
-      mac: string;
+      mac: string | null;
       ip: string | null;
       diskPath: string;
       consoleLog: string;
@@ -55,7 +56,7 @@ export type BuildResult =
     };
 
 /** Host programs the cold build runs; checked before anything is created. */
-export const BUILD_TOOLS = ['virsh', 'losetup', 'partx', 'mkfs.ext4', 'mkswap', 'mount', 'umount', 'tar', 'zstd', 'grub-mkimage'] as const;
+export const BUILD_TOOLS = ['virsh', 'losetup', 'mkswap', 'mount', 'umount', 'tar', 'grub-mkimage'] as const;
 
 interface BuildState {
   attached?: AttachedPartitions;
@@ -65,9 +66,9 @@ interface BuildState {
 }
 
 export async function buildVm(ctx: AppContext, req: BuildRequest, opts: BuildOptions = {}): Promise<BuildResult> {
-  const emit = opts.emit ?? (() => {});
   const signal = opts.signal ?? new AbortController().signal;
   const spec0 = specFromRequest(req, ctx.config);
+  const emit = opts.dryRun ? (opts.emit ?? (() => {})) : loggedSink(ctx.log(), { kind: 'build', vm: spec0.name }, opts.emit ?? (() => {}));
   const waitTimeoutS = opts.waitTimeoutSeconds ?? ctx.config.boot.waitTimeoutSeconds;
   if (!Number.isInteger(waitTimeoutS) || waitTimeoutS < 1) throw invalidInput(`--wait-timeout '${opts.waitTimeoutSeconds}' must be a whole number of seconds`);
   if (opts.wait && !spec0.start) throw invalidInput('--wait needs the VM to start; drop --no-start');
@@ -77,7 +78,13 @@ export async function buildVm(ctx: AppContext, req: BuildRequest, opts: BuildOpt
   // Before the host checks: a disk too small for the bundle is the user's to fix whatever the host has.
   requireDiskFitsBundle(spec0, bundle.manifest.unpackedBytes, `${bundle.manifest.name}:${bundle.manifest.version}`);
   if (!opts.dryRun) {
-    await requireTools([...BUILD_TOOLS, ...(spec0.fs === 'xfs' ? ['mkfs.xfs'] : [])]);
+    await requireTools([
+      ...BUILD_TOOLS,
+      ...(spec0.fs === 'xfs' ? ['mkfs.xfs'] : ['mkfs.ext4']),
+      ...(ctx.config.storage.partitionAccess === 'partx' ? ['partx'] : []),
+      ...(opts.rootPasswordFile ? ['openssl'] : []),
+      ...(bundle.manifest.compression === 'zstd' ? ['zstd'] : bundle.manifest.compression === 'xz' ? ['xz'] : ['gzip']),
+    ]);
     await ctx.hypervisor.ping();
     await recoverOrphans(ctx, emit);
   }
@@ -142,7 +149,7 @@ export async function buildVm(ctx: AppContext, req: BuildRequest, opts: BuildOpt
     dryRun: false,
     name: spec.name,
     state: spec.start ? 'running' : 'defined',
-    mac: plan.mac,
+    mac: plan.domain.interfaces.length ? plan.mac : null,
     ip: spec.net.mode === 'static' ? spec.net.address : null,
     diskPath: plan.paths.disk,
     consoleLog: plan.paths.consoleLog,
@@ -225,15 +232,13 @@ function stepImplementations(
       await extractBundle(runner, {
         blobPath,
         compression: plan.manifest.compression,
+        expectedSha256: plan.manifest.sha256,
         targetDir: paths.mountDir,
         signal: c.signal,
         onProgress: (p) => c.progress(p.compressedBytesRead, total, 'bytes'),
       });
     },
     'guest.configure': async () => {
-      if (plan.manifest.os.family !== 'debian') {
-        throw new VmforgeError('INVALID_INPUT', `bundle ${plan.bundleRef} is a '${plan.manifest.os.family}' system; this version adapts Debian-family guests only`);
-      }
       const guest = new GuestRoot(paths.mountDir);
       const current = await guest.snapshot(debianFilesToRead());
       const edits = debianEdits(
@@ -274,7 +279,6 @@ function stepImplementations(
     },
     'domain.start': async (c) => {
       await c.willUndo({ kind: 'file.remove', path: paths.consoleLog });
-      await c.willUndo({ kind: 'file.remove', path: paths.consoleSocket });
       await ctx.hypervisor.start(spec.name);
     },
     'boot.wait': async (c, s) => {

@@ -2,6 +2,7 @@
  * The application context: config, state database, and the executors the use cases run through. The CLI
  * builds one per invocation; tests build one against temp dirs.
  */
+import { existsSync } from 'node:fs';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { ExecaRunner, type HostRunner } from '../exec/runner.js';
@@ -27,9 +28,11 @@ export interface AppContext {
   close(): Promise<void>;
 }
 
-export async function createContext(opts: { configPath?: string; config?: Config; runner?: HostRunner }): Promise<AppContext> {
+export async function createContext(opts: { configPath?: string; config?: Config; runner?: HostRunner; readOnly?: boolean }): Promise<AppContext> {
   const config = opts.config ?? (await loadConfig(opts.configPath));
-  const db = await openDb(config.dbPath);
+  // A read-only use (--dry-run) on a host with no state yet must not create any: an empty in-memory
+  // inventory answers its questions just as well.
+  const db = await openDb(opts.readOnly && !existsSync(config.dbPath) ? ':memory:' : config.dbPath);
   const runner = opts.runner ?? new ExecaRunner();
   let logger: Logger | null = null;
   return {

@@ -11,6 +11,7 @@ import { runPipeline, type Step, type StepTiming } from '../pipeline/pipeline.js
 import type { AppContext } from './context.js';
 import { recoverOrphans } from './recover.js';
 import { undoRegistry } from './undo-executors.js';
+import { loggedSink } from './log.js';
 
 export interface DestroyResult {
   name: string;
@@ -19,7 +20,7 @@ export interface DestroyResult {
 }
 
 export async function destroyVm(ctx: AppContext, name: string, opts: { emit?: EventSink; signal?: AbortSignal } = {}): Promise<DestroyResult> {
-  const emit = opts.emit ?? (() => {});
+  const emit = loggedSink(ctx.log(), { kind: 'destroy', vm: name }, opts.emit ?? (() => {}));
   await ctx.hypervisor.ping();
   // A build that died half-way is undone by its own journal first.
   await recoverOrphans(ctx, emit);

@@ -117,11 +117,13 @@ export async function bootstrapDebian(runner: HostRunner, opts: BootstrapDebianO
   const inputs = bootstrapInputs(opts);
   const cacheKey = bootstrapCacheKey(opts);
   const store = new BundleStore(opts.storeDir);
+  const name = opts.name ?? `debian-${inputs.suite}`;
+  await store.sweepTemp();
   if (!opts.force) {
-    const [existing] = await store.findByCacheKey(cacheKey);
+    // Same inputs under the same name: the cached bundle is the answer (another name gets its own bundle).
+    const existing = (await store.findByCacheKey(cacheKey)).find((m) => m.name === name);
     if (existing) return { ...(await store.resolve(existing)), reused: true, cacheKey };
   }
-  const name = opts.name ?? `debian-${inputs.suite}`;
   const version = opts.version ?? `${opts.created.slice(0, 10).replace(/-/g, '')}-${cacheKey.slice(0, 8)}`;
 
   await mkdir(opts.workDir, { recursive: true });

@@ -4,6 +4,7 @@
  * nothing of the VM remains on the host.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execa } from 'execa';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SerialConsole } from '../harness/serial.js';
@@ -55,7 +56,10 @@ describe('vm build --wait boots a real VM', () => {
     expect(v.status).toBe('running');
     expect(v.timings).toHaveLength(13);
 
-    const con = await SerialConsole.connect(join(env.config.consoleDir, `${name}.sock`));
+    // The console is a pty (what `virsh console` uses); libvirt says which.
+    const pty = (await execa('virsh', ['-q', '-c', env.config.libvirt.uri, 'ttyconsole', name])).stdout.trim();
+    expect(pty).toMatch(/^\/dev\/pts\/\d+$/);
+    const con = SerialConsole.openPty(pty);
     try {
       await con.login('root', password);
       expect(await con.run('hostname')).toBe(name);

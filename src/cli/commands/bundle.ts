@@ -117,6 +117,7 @@ Examples:
           if (!COMPRESSIONS.includes(compression)) throw invalidInput(`--compress '${String(opts.compress)}' is not supported`, `use ${COMPRESSIONS.join(', ')}`);
           const now = new Date();
           const version = (opts.version as string | undefined) ?? now.toISOString().replace(/[-:]/g, '').replace('T', '.').slice(0, 15);
+          await ctx.bundles.sweepTemp();
           const t0 = performance.now();
           const res = await createBundle(ctx.runner, {
             rootDir: opts.from as string,

@@ -73,12 +73,12 @@ A failure at any step undoes everything done so far (disk file, loop devices, mo
           );
           r.result(res, () => {
             if (res.dryRun) return `${res.planText}\n\n${res.domainXml}`;
-            const lines = [`VM ${res.name} built: ${res.state}${res.ip ? `, ${res.ip}` : ''}, MAC ${res.mac}`];
+            const lines = [`VM ${res.name} built: ${res.state}${res.ip ? `, ${res.ip}` : ''}${res.mac ? `, MAC ${res.mac}` : ', no NIC'}`];
             if (res.bootSeconds !== undefined) lines.push(`booted to login prompt in ${res.bootSeconds.toFixed(1)} s`);
             if (res.loginLine) lines.push(`console: ${res.loginLine}`);
             return lines.join('\n');
           });
-        });
+        }, { readOnly: Boolean(opts.dryRun) });
       } finally {
         dispose();
       }

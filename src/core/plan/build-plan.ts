@@ -52,7 +52,7 @@ export interface BuildPlan {
   domainType: HypervisorType;
   mac: string;
   uuid: string;
-  paths: { disk: string; mountDir: string; consoleLog: string; consoleSocket: string };
+  paths: { disk: string; mountDir: string; consoleLog: string };
   layout: DiskLayout;
   partitionAccess: 'loop-offset' | 'partx';
   rootFsUuid: string;
@@ -94,6 +94,11 @@ export const KERNEL_CMDLINE = 'console=tty0 console=ttyS0,115200n8 net.ifnames=0
 export function planBuild(spec: VmSpec, wait: boolean, f: BuildFacts): BuildPlan {
   requireDiskFitsBundle(spec, f.manifest.unpackedBytes, f.bundleRef);
   const layout = planDiskLayout({ diskBytes: spec.diskBytes, swapBytes: spec.swapBytes, fs: spec.fs });
+  if (f.manifest.os.family !== 'debian') {
+    throw new VmforgeError('INVALID_INPUT', `bundle ${f.bundleRef} is a '${f.manifest.os.family}' system (${f.manifest.os.prettyName}); this version adapts Debian-family guests only`, {
+      hint: 'use a Debian or Ubuntu bundle; other guest families are planned (issue #5)',
+    });
+  }
   const kernelEntry = f.manifest.kernels[0];
   if (!kernelEntry) {
     throw new VmforgeError('INVALID_INPUT', `bundle ${f.bundleRef} has no kernel in /boot`, {
@@ -106,7 +111,6 @@ export function planBuild(spec: VmSpec, wait: boolean, f: BuildFacts): BuildPlan
     disk: `${f.storageDir}/${spec.name}.img`,
     mountDir: `${f.runDir}/mnt/${spec.name}`,
     consoleLog: `${f.consoleDir}/${spec.name}.log`,
-    consoleSocket: `${f.consoleDir}/${spec.name}.sock`,
   };
   const kernel = { kernel: kernelEntry.kernel, ...(kernelEntry.initrd ? { initrd: kernelEntry.initrd } : {}), cmdline: KERNEL_CMDLINE };
   const domain = domainModelFor({
@@ -119,7 +123,6 @@ export function planBuild(spec: VmSpec, wait: boolean, f: BuildFacts): BuildPlan
     diskFormat: 'raw',
     nic: f.nic,
     ...(f.nic.type === 'none' ? {} : { mac: f.ids.mac }),
-    serialSocketPath: paths.consoleSocket,
     serialLogPath: paths.consoleLog,
     description: `built by vmforge from ${f.bundleRef}`,
   });

@@ -68,6 +68,8 @@ export function specFromRequest(req: BuildRequest, config: Config): VmSpec & { n
   if (req.ip) {
     const { address, prefix } = parseIpv4Cidr(req.ip, '--ip');
     const dns = (req.dns ?? []).map((s) => formatIpv4(parseIpv4(s, '--dns')));
+    // glibc's resolver reads at most three nameservers; a fourth would be silently ignored in the guest.
+    if (dns.length > 3) throw invalidInput(`--dns was given ${dns.length} times; a guest uses at most 3 DNS servers`);
     let gateway: string | undefined;
     if (req.gateway) {
       gateway = formatIpv4(parseIpv4(req.gateway, '--gateway'));
