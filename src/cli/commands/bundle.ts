@@ -24,7 +24,10 @@ function progressLine(json: boolean) {
 }
 
 export function registerBundleCommands(program: Command): void {
-  const bundle = program.command('bundle').description('make, list, inspect, verify and remove template bundles');
+  const bundle = program
+    .command('bundle')
+    .description('make, list, inspect, verify and remove template bundles')
+    .addHelpText('after', '\nExamples:\n  vmforge bundle bootstrap debian\n  vmforge bundle create --from /srv/tpl/web --name web --version 1\n  vmforge bundle list\n  vmforge bundle verify debian-bookworm');
 
   bundle
     .command('bootstrap')
@@ -104,7 +107,7 @@ Examples:
     .option('--compress <kind>', 'zstd, gzip or xz', 'zstd')
     .option('--level <n>', 'compression level')
     .option('--json', 'JSON output')
-    .addHelpText('after', '\nExamples:\n  vmforge bundle create --from /srv/templates/web --name web --version 1.0\n  vmforge bundle create --from /mnt/tpl --name tpl --compress gzip --exclude ./var/log/*')
+    .addHelpText('after', '\nExamples:\n  vmforge bundle create --from /srv/templates/web --name web --version 1.0\n  vmforge bundle create --from /mnt/tpl --name tpl --compress gzip --exclude \'./var/log/*\'')
     .action(async (opts: Record<string, unknown>, cmd: Command) => {
       const json = Boolean(opts.json);
       const p = progressLine(json);

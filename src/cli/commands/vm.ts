@@ -4,7 +4,10 @@ import { fmtMs, table } from '../render.js';
 import { formatSize, MiB } from '../../core/units.js';
 
 export function registerVmCommands(program: Command): void {
-  const vm = program.command('vm').description('build, list, inspect and destroy VMs');
+  const vm = program
+    .command('vm')
+    .description('build, list, inspect and destroy VMs')
+    .addHelpText('after', '\nExamples:\n  vmforge vm build web1 --bundle debian-bookworm --wait\n  vmforge vm list\n  vmforge vm show web1\n  vmforge vm destroy web1');
 
   vm.command('build')
     .description('build a VM from a bundle: disk, filesystem, guest setup, bootloader, libvirt domain, boot')
