@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { VmforgeError } from '../../errors.js';
@@ -16,15 +16,10 @@ import {
   patchBootSector,
   patchCoreImage,
 } from './grub-bios.js';
+import { matchGolden as matchGoldenIn } from '../../../test/harness/golden.js';
 
-const GOLDEN_DIR = join(import.meta.dirname, '__golden__');
-const REGEN = process.env.VMFORGE_REGEN_GOLDEN === '1';
 
-function matchGolden(file: string, actual: string): void {
-  const path = join(GOLDEN_DIR, file);
-  if (REGEN) writeFileSync(path, actual);
-  expect(actual).toBe(readFileSync(path, 'utf8'));
-}
+const matchGolden = (file: string, actual: string) => matchGoldenIn(import.meta.dirname, file, actual);
 
 /** Stand-in for boot.img: recognisable bytes everywhere, the jmp at the drive check, 0x55AA. */
 function fakeBootImg(): Buffer {

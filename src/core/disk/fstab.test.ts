@@ -1,16 +1,9 @@
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fstabLines } from './fstab.js';
+import { matchGolden as matchGoldenIn } from '../../../test/harness/golden.js';
 
-const GOLDEN_DIR = join(import.meta.dirname, '__golden__');
-const REGEN = process.env.VMFORGE_REGEN_GOLDEN === '1';
 
-function matchGolden(file: string, actual: string): void {
-  const path = join(GOLDEN_DIR, file);
-  if (REGEN) writeFileSync(path, actual);
-  expect(actual).toBe(readFileSync(path, 'utf8'));
-}
+const matchGolden = (file: string, actual: string) => matchGoldenIn(import.meta.dirname, file, actual);
 
 const ROOT = '94f46fc5-903e-499a-bba3-04d255b3ff9d';
 const SWAP = '4e28f8c3-9ab9-482f-9205-2a323a1766a6';

@@ -1,19 +1,12 @@
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { VmforgeError } from '../../errors.js';
 import { GiB, MiB } from '../units.js';
 import { planDiskLayout, type DiskLayout } from './layout.js';
 import { chsBytes, mbrBytes } from './mbr.js';
+import { matchGolden as matchGoldenIn } from '../../../test/harness/golden.js';
 
-const GOLDEN_DIR = join(import.meta.dirname, '__golden__');
-const REGEN = process.env.VMFORGE_REGEN_GOLDEN === '1';
 
-function matchGolden(file: string, actual: string): void {
-  const path = join(GOLDEN_DIR, file);
-  if (REGEN) writeFileSync(path, actual);
-  expect(actual).toBe(readFileSync(path, 'utf8'));
-}
+const matchGolden = (file: string, actual: string) => matchGoldenIn(import.meta.dirname, file, actual);
 
 /** xxd-like dump of the non-zero 16-byte rows, so a golden diff shows which field moved. */
 function hexRows(buf: Buffer): string {

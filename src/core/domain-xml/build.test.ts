@@ -1,20 +1,13 @@
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { VmforgeError } from '../../errors.js';
 import { buildDomainXml } from './build.js';
 import { domainModelFor, type DomainInput } from './defaults.js';
 import { readDomainFacts } from './facts.js';
 import type { DomainModel } from './model.js';
+import { matchGolden as matchGoldenIn } from '../../../test/harness/golden.js';
 
-const GOLDEN_DIR = join(import.meta.dirname, '__golden__');
-const REGEN = process.env.VMFORGE_REGEN_GOLDEN === '1';
 
-function matchGolden(file: string, actual: string): void {
-  const path = join(GOLDEN_DIR, file);
-  if (REGEN) writeFileSync(path, actual);
-  expect(actual).toBe(readFileSync(path, 'utf8'));
-}
+const matchGolden = (file: string, actual: string) => matchGoldenIn(import.meta.dirname, file, actual);
 
 const pathsFor = (name: string) => ({
   diskPath: `/var/lib/vmforge/vms/${name}/disk.qcow2`,
