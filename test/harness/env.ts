@@ -4,10 +4,13 @@
  */
 import SQLite from 'better-sqlite3';
 import { execa } from 'execa';
-import { chmod, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { beforeAll } from 'vitest';
 import { bootstrapDebian } from '../../src/bundles/bootstrap.js';
+import { extractBundle } from '../../src/bundles/extract.js';
+import { BundleStore } from '../../src/bundles/store.js';
 import { parseConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import { ExecaRunner } from '../../src/exec/runner.js';
@@ -16,6 +19,15 @@ export const REPO = resolve(import.meta.dirname, '../..');
 /** Where the debootstrapped template bundle is kept between runs (keyed by its inputs inside the store). */
 export const TEMPLATE_CACHE = process.env.VMFORGE_TEST_CACHE ?? '/var/cache/vmforge-test/bundles';
 export const TEMPLATE_NAME = 'debian-bookworm';
+/** Extracted template roots, one per bundle blob: `<dir>/<sha256>`. */
+export const TEMPLATE_ROOTS = process.env.VMFORGE_TEST_ROOTS ?? '/var/cache/vmforge-test/roots';
+
+/** For integration and e2e files: without root they must fail, loudly, not pass or skip. */
+export function requireRoot(): void {
+  beforeAll(() => {
+    if (process.getuid?.() !== 0) throw new Error('integration tests need root (run scripts/test.sh as root)');
+  });
+}
 
 export async function ensureLibvirt(): Promise<void> {
   await execa(join(REPO, 'scripts/ensure-libvirt.sh'), [], { stdio: 'inherit' });
@@ -40,6 +52,58 @@ export function ensureTemplate(): Promise<string> {
     return `${res.manifest.name}:${res.manifest.version}`;
   })();
   return templatePromise;
+}
+
+let templateRootPromise: Promise<string> | null = null;
+/**
+ * The template bundle extracted once (per blob sha256) and kept between runs; returns the root's path. Callers
+ * only read it (copy what they want to change). It is extracted into a temp sibling and renamed into place when
+ * complete, so a killed run leaves no half root under the final name.
+ */
+export function ensureTemplateRoot(): Promise<string> {
+  templateRootPromise ??= (async () => {
+    const { manifest, blobPath } = await new BundleStore(TEMPLATE_CACHE).resolve(await ensureTemplate());
+    const root = join(TEMPLATE_ROOTS, manifest.sha256);
+    if (existsSync(root)) return root;
+    await mkdir(TEMPLATE_ROOTS, { recursive: true, mode: 0o700 });
+    await sweepPartialRoots();
+    const partial = await mkdtemp(join(TEMPLATE_ROOTS, `${PARTIAL_PREFIX}${process.pid}-`));
+    try {
+      await extractBundle(new ExecaRunner(), { blobPath, compression: manifest.compression, targetDir: partial, expectedSha256: manifest.sha256 });
+      await rename(partial, root);
+    } catch (e) {
+      await rm(partial, { recursive: true, force: true });
+      // Another run finished the same root first: its copy is as good as ours.
+      if (existsSync(root) && isErrno(e, 'ENOTEMPTY', 'EEXIST')) return root;
+      throw e;
+    }
+    return root;
+  })();
+  return templateRootPromise;
+}
+
+const PARTIAL_PREFIX = '.partial-';
+
+/** Removes what killed runs left half extracted (their pid is gone); a live run's extraction is left alone. */
+async function sweepPartialRoots(): Promise<void> {
+  for (const name of await readdir(TEMPLATE_ROOTS)) {
+    const pid = Number(/^\.partial-(\d+)-/.exec(name)?.[1]);
+    if (!pid || pidAlive(pid)) continue;
+    await rm(join(TEMPLATE_ROOTS, name), { recursive: true, force: true });
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return !isErrno(e, 'ESRCH');
+  }
+}
+
+function isErrno(e: unknown, ...codes: string[]): boolean {
+  return e instanceof Error && codes.includes((e as NodeJS.ErrnoException).code ?? '');
 }
 
 export interface TestEnv {

@@ -1,28 +1,23 @@
 /**
- * debianEdits applied through GuestRoot to a copy of a real debootstrapped bookworm /etc (read-only source at
- * /var/tmp/exp/root/etc). Skipped where that tree is missing or unreadable (its shadow and SSH keys are
- * root-only); GuestRoot itself runs without root, and as root the test also checks owners.
+ * debianEdits applied through GuestRoot to a copy of the template bundle's bookworm /etc (the harness's extracted
+ * template root, only read here). The copy first gets back what the template cleaning removed (SSH host keys, a
+ * machine id, the build host's resolver and hostname mode), as a root bundled by other means may still carry them.
+ * Root: the copy keeps the template's owners (shadow is root:shadow) and new files must be root's.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { accessSync, constants } from 'node:fs';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import * as fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { GuestRoot } from './guest-root.js';
-import { debianEdits, debianFilesToRead, type DebianGuestInput } from '../../core/guest/debian.js';
+import { GuestRoot } from '../../src/exec/guestfs/guest-root.js';
+import { debianEdits, debianFilesToRead, type DebianGuestInput } from '../../src/core/guest/debian.js';
+import { ensureTemplateRoot, requireRoot } from '../harness/env.js';
 
-const SOURCE_ETC = '/var/tmp/exp/root/etc';
-const isRoot = process.getuid?.() === 0;
+requireRoot();
 
-function sourceReadable(): boolean {
-  try {
-    for (const f of ['shadow', 'ssh/ssh_host_ed25519_key']) accessSync(path.join(SOURCE_ETC, f), constants.R_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-const owner = isRoot ? {} : { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+let sourceEtc: string;
+beforeAll(async () => {
+  sourceEtc = path.join(await ensureTemplateRoot(), 'etc');
+});
 
 const HASH = '$y$j9T$Qm9vYmFyYmF6cXV4$N2Y0Y2E5ZjQ5ZTNkNjE5YjM1MmI1ZDg0OTBhNDk3';
 const INPUT: DebianGuestInput = {
@@ -38,18 +33,35 @@ let tmp: string;
 let root: string;
 const inRoot = (p: string) => path.join(root, p);
 
-/** `cp -a` of the source /etc: fs.cp keeps modes and link targets; owners are copied by hand (root only). */
+/** `cp -a` of the source /etc: fs.cp keeps modes and link targets; owners are copied by hand. */
 async function copyEtc(): Promise<void> {
-  await fsp.cp(SOURCE_ETC, inRoot('etc'), { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
-  if (!isRoot) return;
-  for (const rel of await fsp.readdir(SOURCE_ETC, { recursive: true })) {
-    const st = await fsp.lstat(path.join(SOURCE_ETC, rel));
+  await fsp.cp(sourceEtc, inRoot('etc'), { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
+  for (const rel of await fsp.readdir(sourceEtc, { recursive: true })) {
+    const st = await fsp.lstat(path.join(sourceEtc, rel));
     await fsp.lchown(inRoot(path.join('etc', rel)), st.uid, st.gid);
   }
 }
 
+const BUILD_HOST_RESOLV = 'nameserver 10.255.255.53\n';
+const HOST_KEYS = ['ecdsa', 'ed25519', 'rsa'].flatMap((t) => [`ssh_host_${t}_key`, `ssh_host_${t}_key.pub`]);
+
+/** Puts back what debootstrap leaves and cleanTemplateRoot removes, so the edits have it to deal with. */
+async function uncleanCopy(): Promise<void> {
+  for (const name of HOST_KEYS) {
+    const p = inRoot(`etc/ssh/${name}`);
+    await fsp.writeFile(p, `fake ${name}\n`);
+    await fsp.chmod(p, name.endsWith('.pub') ? 0o644 : 0o600);
+  }
+  // The template's machine-id is already empty (0444); the edits must empty a real one too, keeping its mode.
+  await fsp.writeFile(inRoot('etc/machine-id'), '0123456789abcdef0123456789abcdef\n');
+  expect(await modeOf('etc/machine-id')).toBe(0o444);
+  await fsp.writeFile(inRoot('etc/resolv.conf'), BUILD_HOST_RESOLV);
+  // debootstrap leaves hostname 0755 (the cleaning rewrites it 0644); a mode no default would give.
+  await fsp.chmod(inRoot('etc/hostname'), 0o755);
+}
+
 async function applyDebian(input: DebianGuestInput = INPUT): Promise<string[]> {
-  const guest = new GuestRoot(root, owner);
+  const guest = new GuestRoot(root);
   const current = await guest.snapshot(debianFilesToRead());
   return guest.applyEdits(debianEdits(input, current));
 }
@@ -58,12 +70,13 @@ async function modeOf(p: string): Promise<number> {
   return (await fsp.lstat(inRoot(p))).mode & 0o7777;
 }
 
-describe.skipIf(!sourceReadable())('debianEdits through GuestRoot on a bookworm /etc', () => {
+describe('debianEdits through GuestRoot on a bookworm /etc', () => {
   beforeEach(async () => {
     tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'vmforge-apply-debian-'));
     root = path.join(tmp, 'root');
     await fsp.mkdir(root);
     await copyEtc();
+    await uncleanCopy();
   });
 
   afterEach(async () => {
@@ -72,11 +85,15 @@ describe.skipIf(!sourceReadable())('debianEdits through GuestRoot on a bookworm 
 
   it('adapts the guest', async () => {
     const shadowBefore = await fsp.lstat(inRoot('etc/shadow'));
+    const defaultsBefore = await fsp.readdir(inRoot('etc/default'));
+    expect((await fsp.readdir(inRoot('etc/ssh'))).filter((n) => n.startsWith('ssh_host_'))).toEqual([...HOST_KEYS].sort());
+    expect(defaultsBefore).not.toContain('grub'); // so the check below sees a new file get the default mode
     await applyDebian();
 
     expect(await fsp.readFile(inRoot('etc/hostname'), 'utf8')).toBe('web01\n');
-    expect(await modeOf('etc/hostname')).toBe(0o755); // debootstrap left it 0755; we keep what we find
+    expect(await modeOf('etc/hostname')).toBe(0o755); // we keep what we find
     expect(await fsp.readFile(inRoot('etc/hosts'), 'utf8')).toMatch(/^127\.0\.0\.1\tlocalhost\n127\.0\.1\.1\tweb01\.example\.com\tweb01\n/);
+    expect(await fsp.readFile(inRoot('etc/hosts'), 'utf8')).toContain('\n::1     localhost ip6-localhost ip6-loopback\nff02::1 ip6-allnodes\n');
     expect(await modeOf('etc/hosts')).toBe(0o644);
     expect(await fsp.readFile(inRoot('etc/fstab'), 'utf8')).toBe(INPUT.fstabText);
 
@@ -85,7 +102,7 @@ describe.skipIf(!sourceReadable())('debianEdits through GuestRoot on a bookworm 
     expect(interfaces).toContain('auto eth0\niface eth0 inet static\n\taddress 192.0.2.10/24\n\tgateway 192.0.2.1\n');
     // debootstrap copied the build host's resolv.conf; the VM must not keep it.
     expect(await fsp.readFile(inRoot('etc/resolv.conf'), 'utf8')).toContain('nameserver 192.0.2.53\n');
-    expect(await fsp.readFile(inRoot('etc/resolv.conf'), 'utf8')).not.toContain('10.255.255.53');
+    expect(await fsp.readFile(inRoot('etc/resolv.conf'), 'utf8')).not.toContain(BUILD_HOST_RESOLV);
 
     expect(await fsp.readFile(inRoot('etc/machine-id'), 'utf8')).toBe('');
     expect(await modeOf('etc/machine-id')).toBe(0o444);
@@ -97,11 +114,15 @@ describe.skipIf(!sourceReadable())('debianEdits through GuestRoot on a bookworm 
     const grub = await fsp.readFile(inRoot('etc/default/grub'), 'utf8');
     expect(grub).toContain('GRUB_CMDLINE_LINUX="console=tty0 console=ttyS0,115200n8 net.ifnames=0"\n');
     expect(grub).toContain('GRUB_TERMINAL="console serial"\n');
-    expect(await fsp.readdir(inRoot('etc/default'))).toEqual(['grub', 'hwclock', 'networking', 'nss', 'ssh', 'useradd']);
+    expect(await modeOf('etc/default/grub')).toBe(0o644);
+    expect(await fsp.readdir(inRoot('etc/default'))).toEqual([...defaultsBefore, 'grub'].sort());
 
-    const shadow = await fsp.readFile(inRoot('etc/shadow'), 'utf8');
-    expect(shadow.split('\n')[0]).toBe(`root:${HASH}:20782:0:99999:7:::`);
-    expect(shadow.split('\n').slice(1)).toEqual((await fsp.readFile(path.join(SOURCE_ETC, 'shadow'), 'utf8')).split('\n').slice(1));
+    // Only the root entry's hash changes; its aging fields (lastchg is the bootstrap day) and other lines stay.
+    const shadow = (await fsp.readFile(inRoot('etc/shadow'), 'utf8')).split('\n');
+    const sourceShadow = (await fsp.readFile(path.join(sourceEtc, 'shadow'), 'utf8')).split('\n');
+    expect(sourceShadow[0]).toMatch(/^root:[^:]*:\d+:0:99999:7:::$/);
+    expect(shadow[0]).toBe(sourceShadow[0]?.replace(/^root:[^:]*:/, `root:${HASH}:`));
+    expect(shadow.slice(1)).toEqual(sourceShadow.slice(1));
     const shadowAfter = await fsp.lstat(inRoot('etc/shadow'));
     expect(shadowAfter.mode & 0o7777).toBe(0o640);
     expect([shadowAfter.uid, shadowAfter.gid]).toEqual([shadowBefore.uid, shadowBefore.gid]);
@@ -118,10 +139,8 @@ describe.skipIf(!sourceReadable())('debianEdits through GuestRoot on a bookworm 
     expect(await fsp.readlink(inRoot('etc/mtab'))).toBe('../proc/self/mounts');
     expect(await fsp.readlink(inRoot('etc/localtime'))).toBe('/usr/share/zoneinfo/Etc/UTC');
 
-    if (isRoot) {
-      const unit = await fsp.lstat(inRoot('etc/systemd/system/vmforge-ssh-hostkeys.service'));
-      expect([unit.uid, unit.gid]).toEqual([0, 0]);
-    }
+    const unit = await fsp.lstat(inRoot('etc/systemd/system/vmforge-ssh-hostkeys.service'));
+    expect([unit.uid, unit.gid]).toEqual([0, 0]);
 
     const stray: string[] = [];
     for (const rel of await fsp.readdir(inRoot('etc'), { recursive: true })) if (path.basename(rel).startsWith('.vmforge-')) stray.push(rel);
@@ -148,10 +167,9 @@ describe.skipIf(!sourceReadable())('debianEdits through GuestRoot on a bookworm 
   });
 
   it('dhcp leaves resolv.conf to the DHCP client', async () => {
-    const before = await fsp.readFile(inRoot('etc/resolv.conf'), 'utf8');
     await applyDebian({ ...INPUT, net: { mode: 'dhcp' } });
     expect(await fsp.readFile(inRoot('etc/network/interfaces'), 'utf8')).toContain('iface eth0 inet dhcp\n');
-    expect(await fsp.readFile(inRoot('etc/resolv.conf'), 'utf8')).toBe(before);
+    expect(await fsp.readFile(inRoot('etc/resolv.conf'), 'utf8')).toBe(BUILD_HOST_RESOLV);
   });
 
   it('a booby-trapped template cannot make the edits touch the host', async () => {

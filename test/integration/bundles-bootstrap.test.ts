@@ -10,7 +10,9 @@ import { bootstrapCacheKey, bootstrapDebian } from '../../src/bundles/bootstrap.
 import { extractBundle } from '../../src/bundles/extract.js';
 import { BundleStore } from '../../src/bundles/store.js';
 import { ExecaRunner } from '../../src/exec/runner.js';
-import { ensureTemplate, TEMPLATE_CACHE, TEMPLATE_NAME } from '../harness/env.js';
+import { ensureTemplate, requireRoot, TEMPLATE_CACHE, TEMPLATE_NAME } from '../harness/env.js';
+
+requireRoot();
 
 const runner = new ExecaRunner();
 let work: string;

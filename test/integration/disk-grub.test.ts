@@ -25,8 +25,10 @@ import {
 } from '../../src/exec/tools/loop.js';
 import { makeFilesystem, makeSwap } from '../../src/exec/tools/mkfs.js';
 import { findMount, mount, umount } from '../../src/exec/tools/mount.js';
+import { requireRoot } from '../harness/env.js';
 
-const isRoot = process.getuid?.() === 0;
+requireRoot();
+
 const runner = new ExecaRunner();
 
 /** Undo actions run newest first; every one runs even if an earlier one fails. */
@@ -53,7 +55,7 @@ async function blkid(device: string): Promise<{ uuid: string; type: string }> {
 
 const newUuid = () => uuidFromBytes(randomBytes(16));
 
-describe.skipIf(!isRoot)('disk image, partitions, filesystems and BIOS GRUB (root)', () => {
+describe('disk image, partitions, filesystems and BIOS GRUB (root)', () => {
   let work = '';
   const files: string[] = [];
   const global = new UndoStack();
