@@ -49,6 +49,41 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    /** The bundle repository this host pulls from and publishes to (client side). */
+    repository: z
+      .object({
+        url: z.string().url('an http(s) URL like http://127.0.0.1:8700').optional(),
+        /** File holding the bearer token (first line); never logged. */
+        tokenFile: z.string().startsWith('/', 'an absolute path').optional(),
+      })
+      .strict()
+      .default({}),
+    /** `vmforge repo serve` (server side). */
+    repoServer: z
+      .object({
+        /** Let requests without a token read (list, manifest, download). */
+        anonymousRead: z.boolean().default(false),
+        /** Uploads declaring or reaching more than this are refused. */
+        maxUploadBytes: size.default('64G'),
+        /** A client that sends nothing for this long is disconnected. */
+        idleTimeoutSeconds: z.number().int().min(1).max(3600).default(60),
+        tokens: z
+          .array(
+            z
+              .object({
+                /** Shown in logs instead of the token. */
+                name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'a short name (letters, digits, . _ -)'),
+                token: z.string().min(16, 'at least 16 characters').optional(),
+                tokenFile: z.string().startsWith('/', 'an absolute path').optional(),
+                scopes: z.array(z.enum(['read', 'write'])).min(1),
+              })
+              .strict()
+              .refine((t) => (t.token === undefined) !== (t.tokenFile === undefined), 'exactly one of token or tokenFile'),
+          )
+          .default([]),
+      })
+      .strict()
+      .default({}),
     boot: z
       .object({
         waitTimeoutSeconds: z.number().int().min(1).max(3600).default(300),
