@@ -14,6 +14,10 @@ export type ErrorCode =
   | 'CANCELLED' // Ctrl-C / abort
   | 'UNSAFE_PATH' // a guest path escapes the guest root
   | 'INSUFFICIENT_SPACE' // disk too small for what must go on it
+  | 'UNAUTHORIZED' // no or unknown credentials (a repository answered 401)
+  | 'FORBIDDEN' // credentials without the right (a repository answered 403)
+  | 'DIGEST_MISMATCH' // data whose sha256 or size is not what was declared
+  | 'UNREACHABLE' // a remote service (the bundle repository) cannot be reached
   | 'INTERNAL';
 
 export const EXIT_CODES: Record<ErrorCode, number> = {
@@ -28,6 +32,10 @@ export const EXIT_CODES: Record<ErrorCode, number> = {
   CANCELLED: 130,
   UNSAFE_PATH: 10,
   INSUFFICIENT_SPACE: 11,
+  UNAUTHORIZED: 12,
+  FORBIDDEN: 13,
+  DIGEST_MISMATCH: 14,
+  UNREACHABLE: 15,
   INTERNAL: 1,
 };
 

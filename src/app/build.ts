@@ -26,6 +26,7 @@ import { hashPassword } from '../exec/tools/passwd.js';
 import type { EventSink } from '../pipeline/events.js';
 import { parseFault } from '../pipeline/fault.js';
 import { runPipeline, type Step, type StepTiming } from '../pipeline/pipeline.js';
+import { resolveOrPull } from './bundle-source.js';
 import type { AppContext } from './context.js';
 import { recoverOrphans } from './recover.js';
 import { undoRegistry } from './undo-executors.js';
@@ -74,7 +75,8 @@ export async function buildVm(ctx: AppContext, req: BuildRequest, opts: BuildOpt
   if (opts.wait && !spec0.start) throw invalidInput('--wait needs the VM to start; drop --no-start');
   const rootPasswordHash = opts.rootPasswordFile ? await readPasswordHash(ctx, opts.rootPasswordFile, Boolean(opts.dryRun)) : undefined;
 
-  const bundle = await ctx.bundles.resolve(spec0.bundle);
+  // Not in the local store: pulled from the configured repository first (a dry run only reads its manifest).
+  const bundle = await resolveOrPull(ctx, spec0.bundle, emit, { dryRun: Boolean(opts.dryRun), signal });
   // Before the host checks: a disk too small for the bundle is the user's to fix whatever the host has.
   requireDiskFitsBundle(spec0, bundle.manifest.unpackedBytes, `${bundle.manifest.name}:${bundle.manifest.version}`);
   if (!opts.dryRun) {

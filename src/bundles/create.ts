@@ -3,7 +3,9 @@
  * `tar | compressor` joined by an OS pipe, Node reading the compressor's output to hash, count and write it, and
  * tar's verbose listing (on its stderr) counting entries and unpacked bytes.
  */
-import { realpath, stat } from 'node:fs/promises';
+import { lstat, mkdtemp, realpath, rm, stat, utimes, chown, chmod, mkdir, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { conflict, invalidInput, VmforgeError } from '../errors.js';
 import type { HostRunner } from '../exec/runner.js';
 import { manifestSchema, validateNewBundleId, type BundleSource, type Compression, type Manifest } from './manifest.js';
@@ -57,13 +59,48 @@ export interface CreateBundleOptions {
   source?: BundleSource;
   /** Replace an existing bundle with the same name and version instead of failing with CONFLICT. */
   replace?: boolean;
+  /**
+   * Member names (`./etc/machine-id`) archived as empty files with the original's owner, mode and times, when
+   * they are regular files in the root; others are left as they are.
+   */
+  emptyFiles?: readonly string[];
+  /** Allow bundling the host's own `/` (a live system). */
+  allowHostRoot?: boolean;
+  /**
+   * A live system changes while tar reads it: accept tar's "file changed as we read it" (exit 1) and report the
+   * files in `changedWhileReading` instead of failing.
+   */
+  tolerateChanges?: boolean;
+  /** Recorded as the manifest's sourceHost; default this host's name. */
+  sourceHost?: string;
   signal?: AbortSignal;
   onProgress?: (p: CreateProgress) => void;
 }
 
 const PROGRESS_EVERY_BYTES = 4 * 1024 * 1024;
 
-export function tarCreateArgv(rootDir: string, excludes: readonly string[], selinux: boolean): string[] {
+/** Suffix of the empty stand-ins createBundle archives (renamed by --transform) for `emptyFiles`. */
+const EMPTIED_SUFFIX = '.vmforge-emptied';
+
+export interface EmptiedMembers {
+  /** Directory holding `<member>${EMPTIED_SUFFIX}` for each member, as empty files. */
+  scratchDir: string;
+  /** `./etc/machine-id`, ... */
+  members: readonly string[];
+}
+
+export function tarCreateArgv(rootDir: string, excludes: readonly string[], selinux: boolean, emptied?: EmptiedMembers): string[] {
+  const members = emptied?.members ?? [];
+  // The real file is excluded from the root's walk; its empty stand-in is archived from the scratch dir under a
+  // name no exclude matches, and --transform gives it the real member name (exclusion is decided on the name
+  // before the transform).
+  const emptiedArgs = members.length
+    ? [
+        ...members.map((m) => `--exclude=${m}`),
+        ...members.map((m) => `--transform=s,^${escapeRegex(m + EMPTIED_SUFFIX)}$,${m.replace(/[\\&,]/g, '\\$&')},`),
+      ]
+    : [];
+  const tail = members.length && emptied ? [`--directory=${emptied.scratchDir}`, ...members.map((m) => m + EMPTIED_SUFFIX)] : [];
   return [
     'tar',
     '--create',
@@ -88,11 +125,17 @@ export function tarCreateArgv(rootDir: string, excludes: readonly string[], seli
     '--verbose',
     '--warning=no-file-ignored',
     ...excludes.map((e) => `--exclude=${e}`),
+    ...emptiedArgs,
     '.',
+    ...tail,
   ];
 }
 
-export async function createBundle(runner: HostRunner, opts: CreateBundleOptions): Promise<ResolvedBundle> {
+function escapeRegex(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\,]/g, '\\$&');
+}
+
+export async function createBundle(runner: HostRunner, opts: CreateBundleOptions): Promise<ResolvedBundle & { changedWhileReading: string[] }> {
   validateNewBundleId(opts.name, opts.version);
   if (!manifestSchema.shape.created.safeParse(opts.created).success) {
     throw invalidInput(`created '${opts.created}' is not an ISO 8601 date-time`);
@@ -113,17 +156,51 @@ export async function createBundle(runner: HostRunner, opts: CreateBundleOptions
     throw invalidInput(`template root ${opts.rootDir} does not exist`);
   });
   if (!(await stat(root)).isDirectory()) throw invalidInput(`template root ${opts.rootDir} is not a directory`);
-  if (root === '/') throw invalidInput('refusing to bundle the host root filesystem', 'pass the directory of a template root');
+  if (root === '/' && !opts.allowHostRoot) throw invalidInput('refusing to bundle the host root filesystem', 'pass the directory of a template root');
 
   const inspected = await inspectRoot(root);
   const arch = opts.arch ?? inspected.arch;
   if (!arch) throw invalidInput(`cannot tell the architecture of ${root} (no ELF /usr/bin/env or /bin/sh)`, 'pass arch explicitly');
 
   const selinux = await tarSupportsSelinux(runner);
+  const emptied = await prepareEmptied(root, opts.emptyFiles ?? [], join(opts.storeDir, 'tmp'));
+  try {
+    return await archiveAndStore(runner, opts, { root, excludes, level, selinux, emptied, store, inspected, arch });
+  } finally {
+    if (emptied) await rm(emptied.scratchDir, { recursive: true, force: true });
+  }
+}
+
+/** Files tar reported as changed, vanished or shrunk while it read them (a live root). */
+const CHANGED_RE = /^tar: (.*): (file changed as we read it|File removed before we read it|File shrank by \d+ bytes.*)$/;
+
+interface ArchiveInputs {
+  root: string;
+  excludes: string[];
+  level: number;
+  selinux: boolean;
+  emptied: EmptiedMembers | undefined;
+  store: BundleStore;
+  inspected: Awaited<ReturnType<typeof inspectRoot>>;
+  arch: string;
+}
+
+async function archiveAndStore(runner: HostRunner, opts: CreateBundleOptions, a: ArchiveInputs): Promise<ResolvedBundle & { changedWhileReading: string[] }> {
+  const { root, excludes, level, selinux, emptied, store, inspected, arch } = a;
   const totals = emptyTotals();
+  const changed: string[] = [];
   const pipe = runner.pipeline({
     stages: [
-      { argv: tarCreateArgv(root, excludes, selinux), onStderrLine: (line) => addListingLine(totals, line) },
+      {
+        argv: tarCreateArgv(root, excludes, selinux, emptied),
+        onStderrLine: (line) => {
+          if (addListingLine(totals, line)) return true;
+          const m = opts.tolerateChanges ? CHANGED_RE.exec(line) : null;
+          if (m) changed.push(m[1] as string);
+          return Boolean(m);
+        },
+        ...(opts.tolerateChanges ? { okCodes: [1] } : {}),
+      },
       { argv: compressArgv(opts.compression, level) },
     ],
     stdout: 'pipe',
@@ -168,12 +245,57 @@ export async function createBundle(runner: HostRunner, opts: CreateBundleOptions
     sha256: blob.sha256,
     excludes,
     ...(opts.source ? { source: opts.source } : {}),
+    sourceHost: opts.sourceHost ?? hostname(),
+    bootloader: inspected.bootloader,
+    ...(emptied?.members.length ? { emptied: [...emptied.members] } : {}),
   });
   await blob.commit(opts.compression);
   try {
-    return await store.put(manifest, { replace: opts.replace });
+    return { ...(await store.put(manifest, { replace: opts.replace })), changedWhileReading: changed };
   } catch (e) {
     await store.removeBlobIfUnreferenced(manifest);
     throw e;
   }
+}
+
+/**
+ * For each member that is a regular file in the root (no symlink on the way: tar would not descend through one
+ * either), an empty stand-in with its owner, mode and times in a scratch dir. Undefined when there is none.
+ */
+async function prepareEmptied(root: string, members: readonly string[], scratchParent: string): Promise<EmptiedMembers | undefined> {
+  const found: { member: string; st: Awaited<ReturnType<typeof lstat>> }[] = [];
+  for (const member of members) {
+    if (!/^\.\/[^*?[\\]+$/.test(member) || member.split('/').some((c) => c === '..')) {
+      throw invalidInput(`cannot empty '${member}': give a literal member name like ./etc/machine-id`);
+    }
+    const parts = member.slice(2).split('/');
+    let path = root;
+    let st: Awaited<ReturnType<typeof lstat>> | undefined;
+    for (const [i, part] of parts.entries()) {
+      path = join(path, part);
+      st = await lstat(path).catch(() => undefined);
+      if (!st || (i < parts.length - 1 && !st.isDirectory())) {
+        st = undefined;
+        break;
+      }
+    }
+    if (st?.isFile()) found.push({ member, st });
+  }
+  if (!found.length) return undefined;
+  await mkdir(scratchParent, { recursive: true });
+  const scratchDir = await mkdtemp(join(scratchParent, `emptied-${process.pid}-`));
+  try {
+    for (const { member, st } of found) {
+      const file = join(scratchDir, member + EMPTIED_SUFFIX);
+      await mkdir(join(file, '..'), { recursive: true });
+      await writeFile(file, '');
+      await chown(file, Number(st.uid), Number(st.gid));
+      await chmod(file, Number(st.mode) & 0o7777);
+      await utimes(file, st.atime, st.mtime);
+    }
+  } catch (e) {
+    await rm(scratchDir, { recursive: true, force: true });
+    throw e;
+  }
+  return { scratchDir, members: found.map((f) => f.member) };
 }

@@ -48,11 +48,22 @@ describe('inspectRoot', () => {
         { version: '6.1.0-9-cloud-amd64', kernel: '/boot/vmlinuz-6.1.0-9-cloud-amd64' },
       ],
       arch: 'x86_64',
+      bootloader: 'none',
     });
   });
 
+  it('detects the OS from redhat-release when os-release is missing, and the bootloader', async () => {
+    await put('/etc/redhat-release', 'CentOS release 6.10 (Final)\n');
+    await put('/boot/grub/grub.conf', 'default=0\n');
+    const r = await inspectRoot(root);
+    expect(r.os).toEqual({ id: 'centos', versionId: '6.10', prettyName: 'CentOS release 6.10 (Final)', family: 'rhel' });
+    expect(r.bootloader).toBe('grub-legacy');
+    await put('/boot/grub2/grub.cfg', '');
+    expect((await inspectRoot(root)).bootloader).toBe('grub2');
+  });
+
   it('falls back to /usr/lib/os-release and to later ELF candidates; an empty root has nothing to report', async () => {
-    expect(await inspectRoot(root)).toEqual({ os: { id: 'linux', versionId: '', prettyName: 'linux', family: 'other' }, kernels: [], arch: undefined });
+    expect(await inspectRoot(root)).toEqual({ os: { id: 'linux', versionId: '', prettyName: 'linux', family: 'other' }, kernels: [], arch: undefined, bootloader: 'none' });
     await put('/usr/lib/os-release', 'ID=fedora\n');
     await fsp.mkdir(inRoot('etc/os-release'), { recursive: true }); // not a file: skipped, as missing would be
     await put('/usr/bin/env', '#!/bin/sh\n');
@@ -80,6 +91,6 @@ describe('inspectRoot', () => {
     await fsp.symlink(path.join(host, 'os-release'), inRoot('etc/os-release'));
     await fsp.symlink('../../../../../../../../host/boot', inRoot('boot'));
     await fsp.symlink(path.join(host, 'env'), inRoot('usr/bin/env'));
-    expect(await inspectRoot(root)).toEqual({ os: { id: 'linux', versionId: '', prettyName: 'linux', family: 'other' }, kernels: [], arch: undefined });
+    expect(await inspectRoot(root)).toEqual({ os: { id: 'linux', versionId: '', prettyName: 'linux', family: 'other' }, kernels: [], arch: undefined, bootloader: 'none' });
   });
 });

@@ -42,12 +42,21 @@ export const kernelSchema = z.object({
 });
 export type KernelEntry = z.infer<typeof kernelSchema>;
 
-export const bundleSourceSchema = z.object({
-  kind: z.literal('debootstrap'),
-  /** bootstrapCacheKey() of the inputs that produced the bundle. */
-  cacheKey: sha256Schema,
-});
+export const bundleSourceSchema = z.discriminatedUnion('kind', [
+  z.object({
+    kind: z.literal('debootstrap'),
+    /** bootstrapCacheKey() of the inputs that produced the bundle. */
+    cacheKey: sha256Schema,
+  }),
+  /** `vmforge bundle create` of a root directory (possibly a live system's `/`). */
+  z.object({ kind: z.literal('root'), path: z.string().min(1) }),
+  /** `vmforge bundle import` of an archive made elsewhere; `file` is its base name. */
+  z.object({ kind: z.literal('import'), file: z.string().min(1) }),
+]);
 export type BundleSource = z.infer<typeof bundleSourceSchema>;
+
+export const BOOTLOADERS = ['grub2', 'grub-legacy', 'none'] as const;
+export type Bootloader = (typeof BOOTLOADERS)[number];
 
 export const manifestSchema = z
   .object({
@@ -76,6 +85,14 @@ export const manifestSchema = z
     /** GNU tar --exclude patterns the archive was made with. */
     excludes: z.array(z.string()),
     source: bundleSourceSchema.optional(),
+    // Fields below were added after schemaVersion 1 shipped; they are optional so manifests written before them
+    // stay valid (readers must not rely on their presence).
+    /** Host name of the machine that made the bundle. */
+    sourceHost: z.string().min(1).max(255).optional(),
+    /** Bootloader installed in the root (vmforge installs its own on the VM disk either way). */
+    bootloader: z.enum(BOOTLOADERS).optional(),
+    /** Files archived as empty files instead of with their content (e.g. /etc/machine-id), as member names. */
+    emptied: z.array(z.string()).optional(),
   })
   .strict();
 export type Manifest = z.infer<typeof manifestSchema>;
@@ -178,6 +195,110 @@ export function osInfo(osRelease: Record<string, string>): Manifest['os'] {
     prettyName: osRelease.PRETTY_NAME ?? osRelease.NAME ?? id,
     family: osFamily(osRelease),
   };
+}
+
+/** What detectOs reads; each is the file's text, absent when the file is not in the root. */
+export interface ReleaseFiles {
+  osRelease?: string | undefined;
+  redhatRelease?: string | undefined;
+  debianVersion?: string | undefined;
+  suseRelease?: string | undefined;
+  /** /etc/arch-release exists (it is empty on Arch). */
+  archRelease?: boolean | undefined;
+}
+
+/** Guest paths detectOs can use, in the order they are consulted. */
+export const RELEASE_FILE_PATHS = {
+  osRelease: ['/etc/os-release', '/usr/lib/os-release'],
+  redhatRelease: ['/etc/redhat-release', '/etc/system-release'],
+  debianVersion: ['/etc/debian_version'],
+  suseRelease: ['/etc/SuSE-release'],
+  archRelease: ['/etc/arch-release'],
+} as const;
+
+const REDHAT_IDS: readonly [RegExp, string][] = [
+  [/^red hat enterprise linux/i, 'rhel'],
+  [/^centos stream/i, 'centos'],
+  [/^centos/i, 'centos'],
+  [/^fedora/i, 'fedora'],
+  [/^rocky/i, 'rocky'],
+  [/^alma/i, 'almalinux'],
+  [/^scientific/i, 'scientific'],
+  [/^oracle/i, 'ol'],
+  [/^amazon/i, 'amzn'],
+];
+
+/**
+ * OS of a root: os-release first; without it (CentOS 6, Debian 7 and older), the distribution's own release
+ * file. When os-release names no family we know, a redhat-release or debian_version beside it settles the family.
+ */
+export function detectOs(files: ReleaseFiles): Manifest['os'] {
+  const rel = files.osRelease !== undefined ? parseOsRelease(files.osRelease) : {};
+  if (rel.ID) {
+    const info = osInfo(rel);
+    if (info.family !== 'other') return info;
+    const family = familyFromReleaseFiles(files);
+    return family ? { ...info, family } : info;
+  }
+  const redhat = firstLine(files.redhatRelease);
+  if (redhat) {
+    const id = REDHAT_IDS.find(([re]) => re.test(redhat))?.[1] ?? 'rhel';
+    return { id, versionId: /release\s+([0-9][0-9.]*)/i.exec(redhat)?.[1] ?? '', prettyName: redhat, family: 'rhel' };
+  }
+  const suse = firstLine(files.suseRelease);
+  if (suse) {
+    const version = /^VERSION\s*=\s*(\S+)/m.exec(files.suseRelease ?? '')?.[1] ?? '';
+    return { id: /opensuse/i.test(suse) ? 'opensuse' : 'sles', versionId: version, prettyName: suse, family: 'suse' };
+  }
+  const debian = firstLine(files.debianVersion);
+  if (debian) return { id: 'debian', versionId: debian, prettyName: `Debian GNU/Linux ${debian}`, family: 'debian' };
+  if (files.archRelease) return { id: 'arch', versionId: '', prettyName: 'Arch Linux', family: 'arch' };
+  return osInfo(rel);
+}
+
+function familyFromReleaseFiles(files: ReleaseFiles): OsFamily | undefined {
+  if (firstLine(files.redhatRelease)) return 'rhel';
+  if (firstLine(files.debianVersion)) return 'debian';
+  if (firstLine(files.suseRelease)) return 'suse';
+  if (files.archRelease) return 'arch';
+  return undefined;
+}
+
+function firstLine(text: string | undefined): string | undefined {
+  const line = text?.split('\n')[0]?.trim();
+  return line ? line : undefined;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// bootloader
+
+/** Paths whose presence tells GRUB 2 apart from GRUB legacy. */
+export const BOOTLOADER_PROBE_PATHS = {
+  grub2Config: ['/boot/grub/grub.cfg', '/boot/grub2/grub.cfg'],
+  legacy: ['/boot/grub/menu.lst', '/boot/grub/grub.conf', '/boot/grub/stage2'],
+  grub2Installed: [
+    '/boot/grub/i386-pc',
+    '/boot/grub2/i386-pc',
+    '/boot/grub/x86_64-efi',
+    '/boot/grub2/x86_64-efi',
+    '/usr/lib/grub/i386-pc',
+    '/usr/lib/grub/x86_64-efi',
+    '/usr/sbin/grub-install',
+    '/usr/sbin/grub2-install',
+  ],
+} as const;
+
+export const ALL_BOOTLOADER_PROBE_PATHS: readonly string[] = Object.values(BOOTLOADER_PROBE_PATHS).flat();
+
+/**
+ * A grub.cfg means GRUB 2 (a system upgraded from legacy may keep an old menu.lst beside it); else legacy
+ * files mean GRUB legacy; else GRUB 2's modules or installer mean GRUB 2 installed but not yet configured.
+ */
+export function detectBootloader(has: (guestPath: string) => boolean): Bootloader {
+  if (BOOTLOADER_PROBE_PATHS.grub2Config.some(has)) return 'grub2';
+  if (BOOTLOADER_PROBE_PATHS.legacy.some(has)) return 'grub-legacy';
+  if (BOOTLOADER_PROBE_PATHS.grub2Installed.some(has)) return 'grub2';
+  return 'none';
 }
 
 // ---------------------------------------------------------------------------------------------------------------

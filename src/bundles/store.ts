@@ -11,7 +11,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
+import { link, mkdir, open, readdir, readFile, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { conflict, invalidInput, notFound, VmforgeError } from '../errors.js';
@@ -97,7 +97,32 @@ export class BundleStore {
       throw e;
     }
     await fh.close();
-    const sha256 = hash.digest('hex');
+    return this.stagedHandle(tempPath, hash.digest('hex'), bytes);
+  }
+
+  /** Where files being written live (same filesystem as the store, so a rename into place is atomic). */
+  get tmpDir(): string {
+    return join(this.dir, 'tmp');
+  }
+
+  /**
+   * Stages a file the caller wrote in tmpDir and already hashed while writing (a download): fsyncs it and hands it
+   * over as a StagedBlob without copying it. The caller vouches for `sha256` and `bytes`; the size is checked.
+   */
+  async adoptTempFile(path: string, sha256: string, bytes: number): Promise<StagedBlob> {
+    if (dirname(path) !== this.tmpDir) throw new VmforgeError('INTERNAL', `${path} is not in ${this.tmpDir}`);
+    const fh = await open(path, 'r+');
+    try {
+      const st = await fh.stat();
+      if (!st.isFile() || st.size !== bytes) throw new VmforgeError('INTERNAL', `${path} holds ${st.size} bytes, not ${bytes}`);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    return this.stagedHandle(path, sha256, bytes);
+  }
+
+  private stagedHandle(tempPath: string, sha256: string, bytes: number): StagedBlob {
     let settled = false;
     return {
       sha256,
@@ -157,6 +182,38 @@ export class BundleStore {
     return { manifest, blobPath, manifestPath };
   }
 
+  /**
+   * Adds a bundle whose blob was staged with stageBlob, only if name:version does not exist yet. Existence is
+   * decided when the manifest is hard-linked into place (link(2) fails on an existing name), so of two
+   * concurrent publishers of one name:version exactly one wins and the other gets CONFLICT. The staged blob is
+   * always settled: committed (then removed again on failure unless another manifest names it) or discarded.
+   */
+  async publishStaged(manifestIn: Manifest, staged: StagedBlob): Promise<ResolvedBundle> {
+    let manifest: Manifest;
+    let manifestPath: string;
+    try {
+      manifest = parseManifest(manifestIn);
+      manifestPath = this.manifestPath(manifest.name, manifest.version);
+      if (staged.sha256 !== manifest.sha256 || staged.bytes !== manifest.compressedBytes) {
+        throw invalidInput(
+          `the data received for ${formatBundleRef(manifest)} does not match its manifest: sha256 ${staged.sha256} (${staged.bytes} bytes), manifest says ${manifest.sha256} (${manifest.compressedBytes} bytes)`,
+        );
+      }
+      if (await this.has(manifest.name, manifest.version)) throw existsConflict(manifest);
+    } catch (e) {
+      await staged.discard();
+      throw e;
+    }
+    const blobPath = await staged.commit(manifest.compression);
+    try {
+      await this.writeFileExclusive(manifestPath, JSON.stringify(manifest, null, 2) + '\n', () => existsConflict(manifest));
+    } catch (e) {
+      await this.removeBlobIfUnreferenced(manifest).catch(() => false);
+      throw e;
+    }
+    return { manifest, blobPath, manifestPath };
+  }
+
   /** `name` or `name:latest` is the most recently created version. The blob must be present. */
   async resolve(refIn: string | BundleRef): Promise<ResolvedBundle> {
     const ref = typeof refIn === 'string' ? parseBundleRef(refIn) : refIn;
@@ -200,7 +257,7 @@ export class BundleStore {
 
   /** Bundles made by bootstrapDebian with this cache key (newest first). */
   async findByCacheKey(cacheKey: string): Promise<Manifest[]> {
-    return (await this.list()).filter((m) => m.source?.cacheKey === cacheKey);
+    return (await this.list()).filter((m) => m.source?.kind === 'debootstrap' && m.source.cacheKey === cacheKey);
   }
 
   async remove(ref: string | BundleRef): Promise<{ manifest: Manifest; blobRemoved: boolean }> {
@@ -307,6 +364,35 @@ export class BundleStore {
     return join(dir, `${kind}-${process.pid}-${randomBytes(6).toString('hex')}.partial`);
   }
 
+  /** Like writeFileAtomic, but an existing `path` is left alone and `onExists()` is thrown. */
+  private async writeFileExclusive(path: string, content: string, onExists: () => Error): Promise<void> {
+    const temp = await this.tempPath('manifest');
+    try {
+      const fh = await open(temp, 'wx', 0o644);
+      try {
+        await fh.writeFile(content);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      // remove() deletes a name's directory with its last version; a retry covers it vanishing between the two.
+      for (let attempt = 0; ; attempt++) {
+        await mkdir(dirname(path), { recursive: true });
+        try {
+          await link(temp, path);
+          break;
+        } catch (e) {
+          const code = (e as NodeJS.ErrnoException).code;
+          if (code === 'EEXIST') throw onExists();
+          if (code !== 'ENOENT' || attempt >= 3) throw e;
+        }
+      }
+    } finally {
+      await rm(temp, { force: true });
+    }
+    await fsyncDir(dirname(path));
+  }
+
   private async writeFileAtomic(path: string, content: string): Promise<void> {
     const temp = await this.tempPath('manifest');
     try {
@@ -325,6 +411,11 @@ export class BundleStore {
     }
     await fsyncDir(dirname(path));
   }
+}
+
+function existsConflict(ref: BundleRef): VmforgeError {
+  const r = formatBundleRef(ref);
+  return conflict(`bundle ${r} already exists`, `remove it first (vmforge bundle rm ${r}) or choose another version`);
 }
 
 async function fsyncDir(dir: string): Promise<void> {

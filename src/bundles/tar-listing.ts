@@ -28,3 +28,40 @@ export function addListingLine(totals: TarTotals, line: string): boolean {
   }
   return true;
 }
+
+export interface ListingEntry {
+  /** ls-style type letter: '-' file, 'd' directory, 'l' symlink, 'h' hard link, 'c'/'b' devices, ... */
+  type: string;
+  /** Normalized: no leading './' or '/', no trailing '/' ('' for the root itself). */
+  path: string;
+  /** Symlink target (verbatim) or hard link target (normalized like `path`). */
+  linkTarget?: string;
+}
+
+/**
+ * The member of one `tar -tvv` line (`-rw-r--r-- 0/0  6 2026-07-02 19:03 ./etc/debian_version`), or undefined for
+ * a line that is not an entry. A name that itself contains ' -> ' or ' link to ' is split at the first one: only
+ * the paths vmforge probes (os-release, /boot, ...) are looked at, and none of those has one.
+ */
+export function parseListingEntry(line: string): ListingEntry | undefined {
+  const m = /^([-hdlcbpsCDMNLKSV])\S*\s+\S+\s+\S+\s+\d{4}-\d\d-\d\d \d\d:\d\d(?::\d\d)? (.*)$/.exec(line);
+  if (!m) return undefined;
+  const type = m[1] as string;
+  let name = m[2] as string;
+  let linkTarget: string | undefined;
+  const sep = type === 'l' ? ' -> ' : type === 'h' ? ' link to ' : undefined;
+  if (sep) {
+    const i = name.indexOf(sep);
+    if (i >= 0) {
+      linkTarget = name.slice(i + sep.length);
+      name = name.slice(0, i);
+      if (type === 'h') linkTarget = normalizeMemberName(linkTarget);
+    }
+  }
+  return { type, path: normalizeMemberName(name), ...(linkTarget !== undefined ? { linkTarget } : {}) };
+}
+
+/** `./etc/x`, `/etc/x`, `etc/x/` -> `etc/x`; `./` -> ''. */
+export function normalizeMemberName(name: string): string {
+  return name.replace(/^(\.\/|\/)+/, '').replace(/^\.$/, '').replace(/\/+$/, '');
+}

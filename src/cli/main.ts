@@ -8,6 +8,7 @@ import { EXIT_CODES, exitCodeOf, VmforgeError } from '../errors.js';
 import { registerBundleCommands } from './commands/bundle.js';
 import { registerVmCommands } from './commands/vm.js';
 import { registerRecoverCommand } from './commands/recover.js';
+import { registerRepoCommands } from './commands/repo.js';
 import { VERSION } from '../version.js';
 
 export function makeProgram(): Command {
@@ -31,6 +32,7 @@ Docs: README.md and docs/ in the source tree.`,
   registerVmCommands(program);
   registerBundleCommands(program);
   registerRecoverCommand(program);
+  registerRepoCommands(program);
   // Program options are parsed only before the subcommand, so a subcommand can own '--version' (bundle
   // create); every leaf command accepts --config itself so it can be given anywhere.
   program.enablePositionalOptions();

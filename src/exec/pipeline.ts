@@ -16,6 +16,8 @@ export interface PipelineStage {
    * verbose listing), so they stay out of the error tail.
    */
   onStderrLine?: (line: string) => boolean;
+  /** Exit codes of this stage that are not failures (besides 0), e.g. tar's 1 "some files changed while read". */
+  okCodes?: readonly number[];
 }
 
 export interface PipelineSpec {
@@ -49,6 +51,7 @@ const STDERR_TAIL_CHARS = 2000;
 
 interface StageState {
   argv: readonly string[];
+  okCodes: readonly number[];
   child: ChildProcess;
   tail: string;
   exit?: { code: number | null; signal: NodeJS.Signals | null };
@@ -81,7 +84,7 @@ export function spawnPipeline(spec: PipelineSpec): RunningPipeline {
       // would block on a full pipe instead of getting EPIPE.
       prevOut?.destroy();
       prevOut = last ? null : child.stdout;
-      const state: StageState = { argv: st.argv, child, tail: '' };
+      const state: StageState = { argv: st.argv, okCodes: st.okCodes ?? [], child, tail: '' };
       states.push(state);
       collectStderr(child, state, st.onStderrLine);
     }
@@ -134,7 +137,7 @@ export function spawnPipeline(spec: PipelineSpec): RunningPipeline {
       if ((spawnError as NodeJS.ErrnoException).code === 'ENOENT') throw missingTool(file);
       throw new VmforgeError('COMMAND_FAILED', `${file} could not be started: ${spawnError.message}`, { cause: spawnError });
     }
-    const failed = states.filter((s) => s.exit?.code !== 0);
+    const failed = states.filter((s) => s.exit?.code !== 0 && !(s.exit?.code != null && s.okCodes.includes(s.exit.code)));
     if (failed.length === 0) return;
     const rootCause = failed.find((s) => !diedOfBrokenPipe(s)) ?? (failed[0] as StageState);
     const others = failed.filter((s) => s !== rootCause);

@@ -12,7 +12,7 @@ export function registerVmCommands(program: Command): void {
   vm.command('build')
     .description('build a VM from a bundle: disk, filesystem, guest setup, bootloader, libvirt domain, boot')
     .argument('<name>', 'VM name: an RFC 1123 label (a-z, 0-9, hyphen; at most 63)')
-    .requiredOption('-b, --bundle <ref>', 'bundle NAME[:VERSION] from the local store')
+    .requiredOption('-b, --bundle <ref>', 'bundle NAME[:VERSION]; pulled from repository.url first when not in the local store')
     .option('--cpus <n>', 'virtual CPUs (default from config: 1)')
     .option('--memory <size>', 'memory, e.g. 1G (default 1G)')
     .option('--disk <size>', 'disk size, e.g. 8G (default 4G)')
