@@ -6,15 +6,8 @@ import type { EventSink } from '../pipeline/events.js';
 import { undoJob } from '../pipeline/pipeline.js';
 import type { AppContext } from './context.js';
 import { undoRegistry } from './undo-executors.js';
+import { pidAlive } from '../exec/pid.js';
 
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 export interface RecoveredJob {
   jobId: number;

@@ -10,6 +10,7 @@
  * connection after the retries), and the next pull of the same blob continues it. A lock file beside it keeps
  * two pulls of one blob from writing the same file.
  */
+import { pidAlive as isAlive } from '../exec/pid.js';
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, readFile, rm, stat, mkdir, type FileHandle } from 'node:fs/promises';
@@ -576,14 +577,6 @@ async function lockPartial(lockPath: string, ref: string): Promise<() => Promise
   throw conflict(`cannot lock ${lockPath}`, 'another pull of the same bundle may be starting; try again');
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 function describeFailure(e: unknown): string {
   if (e instanceof VmforgeError) return e.message;

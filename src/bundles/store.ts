@@ -9,6 +9,7 @@
  * place before any manifest names it: after a crash a bundle is either whole or absent, never half there.
  * Identical archives share one blob; a blob goes when the last manifest naming it is removed.
  */
+import { pidAlive as isAlive } from '../exec/pid.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { link, mkdir, open, readdir, readFile, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
@@ -366,15 +367,8 @@ export class BundleStore {
 
   /** Like writeFileAtomic, but an existing `path` is left alone and `onExists()` is thrown. */
   private async writeFileExclusive(path: string, content: string, onExists: () => Error): Promise<void> {
-    const temp = await this.tempPath('manifest');
+    const temp = await this.writeSyncedTemp(content);
     try {
-      const fh = await open(temp, 'wx', 0o644);
-      try {
-        await fh.writeFile(content);
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
       // remove() deletes a name's directory with its last version; a retry covers it vanishing between the two.
       for (let attempt = 0; ; attempt++) {
         await mkdir(dirname(path), { recursive: true });
@@ -393,7 +387,8 @@ export class BundleStore {
     await fsyncDir(dirname(path));
   }
 
-  private async writeFileAtomic(path: string, content: string): Promise<void> {
+  /** A new temp file holding `content`, fsynced: the first half of every crash-safe manifest write. */
+  private async writeSyncedTemp(content: string): Promise<string> {
     const temp = await this.tempPath('manifest');
     try {
       const fh = await open(temp, 'wx', 0o644);
@@ -403,6 +398,16 @@ export class BundleStore {
       } finally {
         await fh.close();
       }
+    } catch (e) {
+      await rm(temp, { force: true });
+      throw e;
+    }
+    return temp;
+  }
+
+  private async writeFileAtomic(path: string, content: string): Promise<void> {
+    const temp = await this.writeSyncedTemp(content);
+    try {
       await mkdir(dirname(path), { recursive: true });
       await rename(temp, path);
     } catch (e) {
@@ -436,11 +441,3 @@ async function readdirOrEmpty(dir: string): Promise<string[]> {
   }
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}

@@ -12,6 +12,7 @@ import { bootstrapDebian } from '../../src/bundles/bootstrap.js';
 import { extractBundle } from '../../src/bundles/extract.js';
 import { BundleStore } from '../../src/bundles/store.js';
 import { parseConfig } from '../../src/config/load.js';
+import { pidAlive } from '../../src/exec/pid.js';
 import type { Config } from '../../src/config/schema.js';
 import { ExecaRunner } from '../../src/exec/runner.js';
 
@@ -93,14 +94,6 @@ async function sweepPartialRoots(): Promise<void> {
   }
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return !isErrno(e, 'ESRCH');
-  }
-}
 
 function isErrno(e: unknown, ...codes: string[]): boolean {
   return e instanceof Error && codes.includes((e as NodeJS.ErrnoException).code ?? '');
