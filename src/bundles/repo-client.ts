@@ -3,8 +3,8 @@
  * file) and pull (download resumed with Range after interruptions, verified, then moved into the local store).
  *
  * Memory stays flat whatever the blob size: uploads are a file stream piped into the socket, downloads are
- * written chunk by chunk as they arrive (a chunk is hashed only once it is on disk, so the running hash always
- * matches the partial file), and no body larger than a manifest list is ever held.
+ * written chunk by chunk as they arrive (a chunk counts as received only once it is on disk, so the running hash
+ * always matches the partial file), and no body larger than a manifest list is ever held.
  *
  * A pull writes `<store>/tmp/resume-<sha256>.partial`; it survives an interrupted run (Ctrl-C, a lost
  * connection after the retries), and the next pull of the same blob continues it. A lock file beside it keeps
@@ -37,6 +37,7 @@ import {
   type RepoOperation,
 } from './repo-http.js';
 import type { BundleStore, ResolvedBundle } from './store.js';
+import { writevAll } from './write-all.js';
 
 export interface TransferProgress {
   phase: 'upload' | 'download' | 'verify';
@@ -158,12 +159,11 @@ export class RepoClient {
     };
     let failures = 0;
     for (let attempt = 1; ; attempt++) {
-      const hash = createHash('sha256');
+      // No hashing here: the manifest names the sha256, and the repository checks it. Only a 422 makes us look.
       let sent = 0;
       let lastReport = 0;
       const meter = new Transform({
         transform(chunk: Buffer, _enc, cb) {
-          hash.update(chunk);
           sent += chunk.length;
           if (sent - lastReport >= PROGRESS_EVERY_BYTES || sent === size) {
             lastReport = sent;
@@ -197,7 +197,7 @@ export class RepoClient {
         const there = await this.findManifest(manifest, opts);
         if (there) return this.samePublished(there, manifest, attempt);
       }
-      if (status === 422 && sent === size && hash.digest('hex') !== manifest.sha256) {
+      if (status === 422 && sent === size && (await fileSha256(blobPath)) !== manifest.sha256) {
         throw new VmforgeError('DIGEST_MISMATCH', `the local blob of ${ref} does not match its manifest (sha256 differs)`, {
           hint: `check it: vmforge bundle verify ${ref}; then create or pull it again`,
         });
@@ -486,8 +486,9 @@ async function restart(fh: FileHandle, w: WriteState): Promise<void> {
 
 /**
  * Appends the body to the file. Chunks queue in a Writable while earlier ones are written, so the socket is
- * read while the disk writes, and several queued chunks go out in one writev. A chunk is hashed only once it is
- * on disk, so `w` always describes bytes that are there, whatever fails when. A body that ends before the blob
+ * read while the disk writes, and several queued chunks go out in one writev. `w.hashed` grows only once a
+ * write is on disk, and the hash is rolled back when one fails, so `w` always describes bytes that are there,
+ * whatever fails when. A body that ends before the blob
  * does is a retryable short read; one that runs past it is not the blob.
  */
 async function appendBody(res: IncomingMessage, fh: FileHandle, w: WriteState, total: number, onChunk: () => void): Promise<void> {
@@ -501,12 +502,22 @@ async function appendBody(res: IncomingMessage, fh: FileHandle, w: WriteState, t
         cb(new VmforgeError('DIGEST_MISMATCH', `the repository sent more than the ${total} bytes the manifest names`));
         return;
       }
-      inflight = writevAll(fh, bufs).then(() => {
-        for (const b of bufs) w.hash.update(b);
-        w.hashed += size;
-        w.fetched += size;
-        onChunk();
-      });
+      // The file is opened for appending: the write lands at its end, which is `w.hashed`. The chunks are hashed
+      // while the write runs; if it fails, the hash goes back to the copy taken before them.
+      const before = w.hash.copy();
+      const write = writevAll(fh, bufs);
+      for (const b of bufs) w.hash.update(b);
+      inflight = write.then(
+        () => {
+          w.hashed += size;
+          w.fetched += size;
+          onChunk();
+        },
+        (e: unknown) => {
+          w.hash = before;
+          throw e;
+        },
+      );
       inflight.then(() => cb(), cb);
     },
   });
@@ -521,21 +532,10 @@ async function appendBody(res: IncomingMessage, fh: FileHandle, w: WriteState, t
   }
 }
 
-/** The file is opened for appending: every write lands at its end, which is `w.hashed`. */
-async function writevAll(fh: FileHandle, bufs: Buffer[]): Promise<void> {
-  let pending = bufs;
-  while (pending.length) {
-    let n = (await fh.writev(pending)).bytesWritten;
-    const rest: Buffer[] = [];
-    for (const b of pending) {
-      if (n >= b.length) n -= b.length;
-      else {
-        rest.push(b.subarray(n));
-        n = 0;
-      }
-    }
-    pending = rest;
-  }
+async function fileSha256(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path, { highWaterMark: READ_CHUNK }) as AsyncIterable<Buffer>) hash.update(chunk);
+  return hash.digest('hex');
 }
 
 async function hashFilePrefix(path: string, bytes: number, hash: Hash): Promise<void> {
