@@ -22,13 +22,11 @@ import { checkLevel, compressArgv, DEFAULT_LEVEL, tarSupportsSelinux } from './t
  * - lost+found of whatever filesystem the root was built on: mkfs makes a fresh one on the VM disk;
  * - SSH host keys: every VM must get its own; they are generated when the VM is provisioned.
  */
+/** API filesystems and scratch space: the mount points stay (as empty directories), their contents go. */
+export const SCRATCH_EXCLUDES: readonly string[] = Object.freeze(['./proc/*', './sys/*', './dev/*', './run/*', './tmp/*', './var/tmp/*']);
+
 export const DEFAULT_TEMPLATE_EXCLUDES: readonly string[] = Object.freeze([
-  './proc/*',
-  './sys/*',
-  './dev/*',
-  './run/*',
-  './tmp/*',
-  './var/tmp/*',
+  ...SCRATCH_EXCLUDES,
   './var/cache/apt/archives/*.deb',
   './var/lib/apt/lists/*',
   'lost+found',

@@ -9,15 +9,10 @@
  */
 import { posix } from 'node:path';
 import { invalidInput } from '../errors.js';
+import { SCRATCH_EXCLUDES } from './create.js';
 
 export const LIVE_SYSTEM_EXCLUDES: readonly string[] = Object.freeze([
-  // API filesystems and scratch space: the mount points stay (as empty directories), their contents go.
-  './proc/*',
-  './sys/*',
-  './dev/*',
-  './run/*',
-  './tmp/*',
-  './var/tmp/*',
+  ...SCRATCH_EXCLUDES,
   // mkfs makes a fresh one on the VM disk.
   'lost+found',
   // Package caches: large, stale by the time a VM boots, refetched by the package manager.
