@@ -17,15 +17,14 @@
  * defers symlinks whose target is absolute or contains '..' until everything else is extracted, so a member
  * cannot be written through such a link.
  */
-import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { Transform } from 'node:stream';
 import { pipeline as streamPipeline } from 'node:stream/promises';
 import { invalidInput, notFound } from '../errors.js';
 import type { HostRunner } from '../exec/runner.js';
 import type { Compression } from './manifest.js';
 import { decompressArgv } from './tools.js';
+import { hashingMeter } from './hash-meter.js';
 
 export interface ExtractProgress {
   compressedBytesRead: number;
@@ -76,31 +75,18 @@ export async function extractBundle(runner: HostRunner, opts: ExtractBundleOptio
   if (!targetStat?.isDirectory()) throw invalidInput(`extraction target ${opts.targetDir} is not an existing directory`);
 
   const total = blobStat.size;
-  const hash = createHash('sha256');
-  let read = 0;
-  let lastReport = 0;
-  const meter = new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      hash.update(chunk);
-      read += chunk.length;
-      if (read - lastReport >= PROGRESS_EVERY_BYTES) {
-        lastReport = read;
-        opts.onProgress?.({ compressedBytesRead: read, compressedBytesTotal: total });
-      }
-      cb(null, chunk);
-    },
-  });
+  const meter = hashingMeter((n) => opts.onProgress?.({ compressedBytesRead: n, compressedBytesTotal: total }), PROGRESS_EVERY_BYTES);
   const file = createReadStream(opts.blobPath, { highWaterMark: READ_CHUNK });
   let readError: unknown;
   // A read error ends the decompressor's input early; it then fails, but the read error is the one to report.
-  streamPipeline(file, meter).catch((e: unknown) => {
+  streamPipeline(file, meter.stream).catch((e: unknown) => {
     readError = e;
   });
 
   try {
     const pipe = runner.pipeline({
       stages: [{ argv: decompressArgv(opts.compression) }, { argv: tarExtractArgv(opts.targetDir, opts.selinux ?? false) }],
-      stdin: meter,
+      stdin: meter.stream,
       stdout: 'ignore',
       signal: opts.signal,
     });
@@ -111,8 +97,9 @@ export async function extractBundle(runner: HostRunner, opts: ExtractBundleOptio
     file.destroy();
   }
   if (readError) throw readError;
+  const read = meter.bytes();
   opts.onProgress?.({ compressedBytesRead: read, compressedBytesTotal: total });
-  const sha256 = hash.digest('hex');
+  const sha256 = meter.digest();
   if (opts.expectedSha256 !== undefined && sha256 !== opts.expectedSha256) {
     throw invalidInput(
       `bundle archive ${opts.blobPath} is corrupt: sha256 ${sha256}, expected ${opts.expectedSha256}`,

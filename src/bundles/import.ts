@@ -6,13 +6,11 @@
  * into a scratch dir, where the OS and architecture are read through GuestRoot; (3) the copy into the store,
  * hashed again, which must give the same sha256 as (1).
  */
-import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, mkdtemp, open, rm, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { Transform } from 'node:stream';
 import { invalidInput, notFound, VmforgeError } from '../errors.js';
 import { GuestRoot } from '../exec/guestfs/guest-root.js';
 import type { HostRunner } from '../exec/runner.js';
@@ -33,6 +31,7 @@ import {
 import { BundleStore, type ResolvedBundle } from './store.js';
 import { addListingLine, emptyTotals, parseListingEntry, type ListingEntry } from './tar-listing.js';
 import { decompressArgv } from './tools.js';
+import { hashingMeter } from './hash-meter.js';
 
 export interface ImportProgress {
   phase: 'inspect' | 'probe' | 'store';
@@ -154,27 +153,14 @@ const PROBE_PATHS = new Set<string>(
 
 /** Pass 1: one read of the file, hashed, through `decompress | tar -tvv`. */
 async function listArchive(runner: HostRunner, opts: ImportBundleOptions, compression: Compression, total: number): Promise<Listing> {
-  const hash = createHash('sha256');
-  let bytes = 0;
-  let lastReport = 0;
-  const meter = new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      hash.update(chunk);
-      bytes += chunk.length;
-      if (bytes - lastReport >= PROGRESS_EVERY_BYTES) {
-        lastReport = bytes;
-        opts.onProgress?.({ phase: 'inspect', bytes, total });
-      }
-      cb(null, chunk);
-    },
-  });
+  const meter = hashingMeter((bytes) => opts.onProgress?.({ phase: 'inspect', bytes, total }), PROGRESS_EVERY_BYTES);
   const file = createReadStream(opts.file, { highWaterMark: 1024 * 1024 });
   let readError: unknown;
   file.on('error', (e) => {
     readError = e;
-    meter.destroy(e);
+    meter.stream.destroy(e);
   });
-  file.pipe(meter);
+  file.pipe(meter.stream);
 
   const totals = emptyTotals();
   const found: Listing['found'] = new Map();
@@ -182,7 +168,7 @@ async function listArchive(runner: HostRunner, opts: ImportBundleOptions, compre
   let hasEtc = false;
   const pipe = runner.pipeline({
     stages: [{ argv: decompressArgv(compression) }, { argv: ['tar', '--list', '--file=-', '--verbose', '--verbose', '--numeric-owner'] }],
-    stdin: meter,
+    stdin: meter.stream,
     stdout: 'pipe',
     signal: opts.signal,
   });
@@ -208,8 +194,9 @@ async function listArchive(runner: HostRunner, opts: ImportBundleOptions, compre
     file.destroy();
   }
   if (readError) throw readError;
+  const bytes = meter.bytes();
   opts.onProgress?.({ phase: 'inspect', bytes, total });
-  return { entries: totals.entries, unpackedBytes: totals.bytes, sha256: hash.digest('hex'), bytes, found, bootNames, hasEtc };
+  return { entries: totals.entries, unpackedBytes: totals.bytes, sha256: meter.digest(), bytes, found, bootNames, hasEtc };
 }
 
 /** Pass 2: extract only the probe members (and hard link targets they need) into `scratch`, then read them. */
