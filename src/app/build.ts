@@ -102,8 +102,9 @@ export async function buildVm(ctx: AppContext, req: BuildRequest, opts: BuildOpt
     throw conflict(`libvirt already has a domain named '${spec0.name}' (not made by vmforge)`, `pick another name, or remove it with 'virsh undefine ${spec0.name}'`);
   }
 
-  const nic = pickNic(spec0.nicRequest, { bridges: await hostBridges(), activeNetworks: await activeNetworks(ctx).catch(() => []) });
-  if (nic.type === 'bridge' && !(await hostBridges()).includes(nic.bridge)) {
+  const bridges = await hostBridges();
+  const nic = pickNic(spec0.nicRequest, { bridges, activeNetworks: await activeNetworks(ctx).catch(() => []) });
+  if (nic.type === 'bridge' && !bridges.includes(nic.bridge)) {
     throw invalidInput(`bridge '${nic.bridge}' does not exist on this host`, `create it (ip link add ${nic.bridge} type bridge) or pick another with --bridge / --net`);
   }
   const domainType = ctx.config.libvirt.domainType === 'auto' ? await detectDomainType() : ctx.config.libvirt.domainType;
