@@ -3,8 +3,8 @@
  * else libvirt adds (PCI addresses, controllers, aliases) is left to libvirt.
  */
 
-/** libvirt's <domain type>. 'xen' (PV/HVM) is planned and will widen this union and `OsConfig`. */
-export type DomainType = 'kvm' | 'qemu';
+/** libvirt's <domain type>: 'kvm'/'qemu' for the QEMU driver, 'xen' for the libxl driver (PV and HVM). */
+export type DomainType = 'kvm' | 'qemu' | 'xen';
 
 export type LifecycleAction = 'destroy' | 'restart' | 'preserve' | 'rename-restart';
 
@@ -17,7 +17,7 @@ export interface DomainModel {
   memoryMiB: number;
   vcpus: number;
   os: OsConfig;
-  features: { acpi: boolean; apic: boolean };
+  features: { acpi: boolean; apic: boolean; pae?: boolean };
   /** null leaves the CPU model to the hypervisor default (qemu64 under TCG). */
   cpu: CpuConfig | null;
   clock: ClockConfig;
@@ -27,23 +27,42 @@ export interface DomainModel {
   disks: DiskDevice[];
   interfaces: InterfaceDevice[];
   serial: SerialConsole | null;
-  /** false adds `<controller type='usb' model='none'/>`; headless servers have no use for USB. */
+  /**
+   * false adds `<controller type='usb' model='none'/>` under QEMU; headless servers have no use for USB. Under
+   * Xen nothing is written either way: libxl adds no USB controller unless one is asked for.
+   */
   usb: boolean;
-  memballoon: { model: 'virtio' | 'none' };
+  /** Xen PV console (`<console type='pty'><target type='xen'/>`, hvc0 in the guest). Xen only. */
+  xenConsole?: boolean;
+  memballoon: { model: 'virtio' | 'xen' | 'none' };
   rng: RngDevice | null;
 }
 
 export interface OsConfig {
-  type: 'hvm';
+  /** 'hvm': full virtualization (QEMU, Xen HVM); 'linux': a Xen paravirtualized (PV) guest. */
+  type: 'hvm' | 'linux';
   arch: 'x86_64';
-  /** QEMU machine type, e.g. 'pc' or 'q35'. */
+  /** Machine type: QEMU's 'pc' or 'q35'; under Xen 'xenpv' (PV) or 'xenfv' (HVM). */
   machine: string;
   boot: BootConfig;
 }
 
+/**
+ * How the guest gets its first code to run:
+ * - disk: the BIOS (SeaBIOS) boots the GRUB installed on the disk (QEMU);
+ * - kernel: the hypervisor loads a kernel (+ initrd, cmdline) from the host (QEMU, or Xen PV);
+ * - uefi: OVMF from a read-only pflash, with a per-VM copy of the variable store (QEMU);
+ * - pygrub: Xen PV; dom0 runs the bootloader, which reads grub.cfg from the guest disk and hands over its kernel;
+ * - hvmloader: Xen HVM firmware, then the disk's own boot loader.
+ */
 export type BootConfig =
   | { kind: 'disk'; dev: 'hd' }
-  | { kind: 'kernel'; kernel: string; initrd?: string; cmdline?: string };
+  | { kind: 'kernel'; kernel: string; initrd?: string; cmdline?: string }
+  | { kind: 'uefi'; loader: string; nvram: string; nvramTemplate?: string }
+  | { kind: 'pygrub'; bootloader: string; args?: string }
+  | { kind: 'hvmloader'; loader: string };
+
+export type BootKind = BootConfig['kind'];
 
 export type CpuConfig =
   | { mode: 'host-passthrough' }
@@ -67,23 +86,38 @@ export type DiskFormat = 'raw' | 'qcow2';
 /** O_DIRECT modes ('none', 'directsync') fail on filesystems without O_DIRECT such as tmpfs. */
 export type DiskCache = 'default' | 'none' | 'writethrough' | 'writeback' | 'directsync' | 'unsafe';
 
+/** 'file': an image file; 'block': a device node such as an LVM logical volume. */
+export type DiskSourceType = 'file' | 'block';
+
 export interface DiskDevice {
+  /** The image file, or the device node when `sourceType` is 'block'. */
   sourceFile: string;
+  /** Default 'file'. */
+  sourceType?: DiskSourceType;
+  /**
+   * Backend driver name; default 'qemu'. Xen's 'phy' hands a block device straight to blkback (raw only);
+   * 'qemu' under Xen is the qdisk backend, which also reads image files.
+   */
+  driver?: 'qemu' | 'phy';
   format: DiskFormat;
-  /** Guest device name, e.g. 'vda'. */
+  /** Guest device name, e.g. 'vda'; under Xen 'xvda', or 'xvda1' for a partition-less partition device. */
   target: string;
-  bus: 'virtio' | 'sata' | 'scsi';
+  bus: 'virtio' | 'sata' | 'scsi' | 'xen';
   cache?: DiskCache;
   discard?: 'unmap' | 'ignore';
   io?: 'native' | 'threads' | 'io_uring';
   readonly?: boolean;
 }
 
+/** No model: the hypervisor's default (under Xen, the PV netfront device). */
+export type NicModel = 'virtio';
+
 export type InterfaceDevice =
-  | { kind: 'bridge'; source: string; mac: string; model: 'virtio' }
-  | { kind: 'network'; source: string; mac: string; model: 'virtio' }
+  /** `script`: the Xen hotplug script that plugs the vif into the bridge ('vif-bridge' in /etc/xen/scripts). */
+  | { kind: 'bridge'; source: string; mac: string; model?: NicModel; script?: string }
+  | { kind: 'network'; source: string; mac: string; model?: NicModel }
   /** QEMU user-mode (slirp) networking: no host source. */
-  | { kind: 'user'; mac: string; model: 'virtio' };
+  | { kind: 'user'; mac: string; model?: NicModel };
 
 /**
  * The first serial port, exposed on the host as a listening UNIX socket, with everything the guest
@@ -95,7 +129,8 @@ export interface SerialConsole {
    * (libvirt refuses console streams from socket-backed serials).
    */
   socketPath?: string;
-  logFile: string;
+  /** Copy of the output kept by virtlogd (QEMU only; under Xen xenconsoled keeps its own logs). */
+  logFile?: string;
   logAppend: boolean;
 }
 
