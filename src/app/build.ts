@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, readdir, rmdir } from 'node:fs/promises';
 import { extractBundle } from '../bundles/extract.js';
-import { debianEdits, debianFilesToRead } from '../core/guest/debian.js';
+import { guestAdapterFor, readGuestFiles, type GuestEditInput } from '../core/guest/adapter.js';
 import { MAC_PREFIX, formatUuid, pickMac } from '../core/ipam/mac.js';
 import { readDomainFacts } from '../core/domain-xml/facts.js';
 import { mbrBytes } from '../core/disk/mbr.js';
@@ -37,6 +37,8 @@ export interface BuildOptions {
   wait?: boolean;
   waitTimeoutSeconds?: number | undefined;
   rootPasswordFile?: string | undefined;
+  /** Public key files whose keys go to root's authorized_keys. */
+  sshKeyFiles?: string[] | undefined;
   emit?: EventSink;
   signal?: AbortSignal;
 }
@@ -74,6 +76,7 @@ export async function buildVm(ctx: AppContext, req: BuildRequest, opts: BuildOpt
   if (!Number.isInteger(waitTimeoutS) || waitTimeoutS < 1) throw invalidInput(`--wait-timeout '${opts.waitTimeoutSeconds}' must be a whole number of seconds`);
   if (opts.wait && !spec0.start) throw invalidInput('--wait needs the VM to start; drop --no-start');
   const rootPasswordHash = opts.rootPasswordFile ? await readPasswordHash(ctx, opts.rootPasswordFile, Boolean(opts.dryRun)) : undefined;
+  const sshKeys = await readSshKeys(opts.sshKeyFiles ?? []);
 
   // Not in the local store: pulled from the configured repository first (a dry run only reads its manifest).
   const bundle = await resolveOrPull(ctx, spec0.bundle, emit, { dryRun: Boolean(opts.dryRun), signal });
@@ -133,7 +136,7 @@ export async function buildVm(ctx: AppContext, req: BuildRequest, opts: BuildOpt
   await mkdir(ctx.config.consoleDir, { recursive: true, mode: 0o755 });
   await mkdir(`${ctx.config.runDir}/mnt`, { recursive: true, mode: 0o700 });
 
-  const impl = stepImplementations(ctx, plan, bundle.blobPath, rootPasswordHash, waitTimeoutS);
+  const impl = stepImplementations(ctx, plan, bundle.blobPath, { rootPasswordHash, sshKeys }, waitTimeoutS);
   const steps: Step<BuildState>[] = plan.steps.map((s) => ({ id: s.id, title: s.title, run: impl[s.id] }));
   const jobId = await ctx.jobs.start('build', spec.name);
   const state: BuildState = {};
@@ -166,7 +169,7 @@ function stepImplementations(
   ctx: AppContext,
   plan: BuildPlan,
   blobPath: string,
-  rootPasswordHash: string | undefined,
+  { rootPasswordHash, sshKeys }: { rootPasswordHash: string | undefined; sshKeys: string[] },
   waitTimeoutS: number,
 ): Record<BuildStepId, Step<BuildState>['run']> {
   const { spec, paths } = plan;
@@ -243,18 +246,21 @@ function stepImplementations(
     },
     'guest.configure': async () => {
       const guest = new GuestRoot(paths.mountDir);
-      const current = await guest.snapshot(debianFilesToRead());
-      const edits = debianEdits(
-        {
-          hostname: spec.name,
-          fstabText: plan.fstab,
-          net: spec.net,
-          iface: 'eth0',
-          ...(rootPasswordHash ? { rootPasswordHash } : {}),
-        },
-        current,
-      );
-      await guest.applyEdits(edits);
+      const adapter = guestAdapterFor(plan.guestFamily);
+      const input: GuestEditInput = {
+        hostname: spec.name,
+        fstabText: plan.fstab,
+        net: spec.net,
+        iface: 'eth0',
+        rootFsUuid: plan.rootFsUuid,
+        connectionUuid: plan.uuid,
+        selinux: spec.selinux,
+        ...(spec.timezone ? { timezone: spec.timezone } : {}),
+        ...(sshKeys.length ? { sshAuthorizedKeys: sshKeys } : {}),
+        ...(rootPasswordHash ? { rootPasswordHash } : {}),
+      };
+      const current = await readGuestFiles(adapter, input, (needs) => guest.snapshot(needs));
+      await guest.applyEdits(adapter.edits(input, current));
     },
     'boot.install': async (c) => {
       await installGrubBios(runner, {
@@ -316,6 +322,27 @@ async function readPasswordHash(ctx: AppContext, file: string, dryRun: boolean):
   const pw = text.split(/\r?\n/)[0] ?? '';
   if (!pw) throw invalidInput(`--root-password-file ${file} is empty`, 'put the password on its first line');
   return dryRun ? '(hashed at build time)' : hashPassword(ctx.runner, pw);
+}
+
+/** OpenSSH public key lines from --ssh-key files; anything else (a private key!) is refused. */
+async function readSshKeys(files: string[]): Promise<string[]> {
+  const keys: string[] = [];
+  for (const file of files) {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (e) {
+      throw invalidInput(`cannot read --ssh-key ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    if (text.includes('PRIVATE KEY')) throw invalidInput(`--ssh-key ${file} is a private key`, 'give the public key file (the .pub one)');
+    const lines = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+    const bad = lines.find((l) => !/^(ssh-(rsa|ed25519|dss)|ecdsa-sha2-nistp\d+|sk-(ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com) [A-Za-z0-9+/=]+( .*)?$/.test(l));
+    if (bad !== undefined || !lines.length) {
+      throw invalidInput(`--ssh-key ${file} does not hold OpenSSH public keys`, "give a file like ~/.ssh/id_ed25519.pub ('ssh-ed25519 AAAA... comment')");
+    }
+    keys.push(...lines);
+  }
+  return keys;
 }
 
 async function hostBridges(): Promise<string[]> {

@@ -24,6 +24,10 @@ export function registerVmCommands(program: Command): void {
     .option('--bridge <name>', 'attach the NIC to this host bridge')
     .option('--net <spec>', 'NIC attachment: auto, user, none, bridge:NAME, network:NAME (default auto)')
     .option('--root-password-file <file>', 'set root\'s password from the first line of this file (stored hashed)')
+    .option('--ssh-key <file>', "add this public key file to root's authorized_keys (repeatable)", collect)
+    .option('--timezone <zone>', "the guest's time zone, e.g. Europe/Berlin (default: the template's)")
+    .option('--guest-family <family>', 'adapt the guest as this family instead of detecting it: debian, ubuntu, systemd-networkd, rhel-legacy, rhel8, rhel9')
+    .option('--selinux <mode>', 'for SELinux guests: relabel (default, on first boot), permissive or disabled')
     .option('--no-start', 'define the domain but do not start it')
     .option('--no-autostart', 'do not mark the domain to start with the host')
     .option('--wait', 'wait until the guest shows its login prompt on the serial console')
@@ -64,12 +68,16 @@ A failure at any step undoes everything done so far (disk file, loop devices, mo
               net: opts.net as string | undefined,
               start: opts.start as boolean,
               autostart: opts.autostart as boolean,
+              guestFamily: opts.guestFamily as string | undefined,
+              selinux: opts.selinux as string | undefined,
+              timezone: opts.timezone as string | undefined,
             },
             {
               dryRun: Boolean(opts.dryRun),
               wait: Boolean(opts.wait),
               waitTimeoutSeconds: opts.waitTimeout === undefined ? undefined : Number(opts.waitTimeout),
               rootPasswordFile: opts.rootPasswordFile as string | undefined,
+              sshKeyFiles: opts.sshKey as string[] | undefined,
               emit: (e) => r.event(e),
               signal,
             },

@@ -29,6 +29,12 @@ export interface VmSpec {
   nic: NicAttachment;
   start: boolean;
   autostart: boolean;
+  /** --guest-family: overrides detection from the bundle's OS. */
+  guestFamily?: string;
+  /** SELinux handling for guests that have it: 'relabel' (default), 'permissive' or 'disabled'. */
+  selinux: 'relabel' | 'permissive' | 'disabled';
+  /** IANA zone name; the template's zone is kept when absent. */
+  timezone?: string;
 }
 
 /** One change to a file inside the guest root. Paths are absolute guest paths ('/etc/hostname'). */

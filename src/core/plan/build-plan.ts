@@ -12,6 +12,7 @@ import type { DomainModel } from '../domain-xml/model.js';
 import type { HypervisorType, NicAttachment, VmSpec } from '../model/spec.js';
 import { formatSize, MiB } from '../units.js';
 import { VmforgeError } from '../../errors.js';
+import { detectGuestFamily, resolveGuestFamily, type GuestFamily } from '../guest/adapter.js';
 
 export interface BuildFacts {
   domainType: HypervisorType;
@@ -47,6 +48,8 @@ export interface PlannedStep {
 
 export interface BuildPlan {
   spec: VmSpec;
+  /** How the guest's files are adapted (detected from the bundle's OS, or --guest-family). */
+  guestFamily: GuestFamily;
   bundleRef: string;
   manifest: Manifest;
   domainType: HypervisorType;
@@ -94,11 +97,8 @@ export const KERNEL_CMDLINE = 'console=tty0 console=ttyS0,115200n8 net.ifnames=0
 export function planBuild(spec: VmSpec, wait: boolean, f: BuildFacts): BuildPlan {
   requireDiskFitsBundle(spec, f.manifest.unpackedBytes, f.bundleRef);
   const layout = planDiskLayout({ diskBytes: spec.diskBytes, swapBytes: spec.swapBytes, fs: spec.fs });
-  if (f.manifest.os.family !== 'debian') {
-    throw new VmforgeError('INVALID_INPUT', `bundle ${f.bundleRef} is a '${f.manifest.os.family}' system (${f.manifest.os.prettyName}); this version adapts Debian-family guests only`, {
-      hint: 'use a Debian or Ubuntu bundle; other guest families are planned (issue #5)',
-    });
-  }
+  // Unknown OS: refused here, before anything exists, unless --guest-family says how to adapt it.
+  const guestFamily = resolveGuestFamily(spec.guestFamily, detectGuestFamily({ manifestOs: f.manifest.os }), f.manifest.os.prettyName);
   const kernelEntry = f.manifest.kernels[0];
   if (!kernelEntry) {
     throw new VmforgeError('INVALID_INPUT', `bundle ${f.bundleRef} has no kernel in /boot`, {
@@ -133,7 +133,7 @@ export function planBuild(spec: VmSpec, wait: boolean, f: BuildFacts): BuildPlan
     { id: 'disk.format', title: `Make ${spec.fs}${swap ? ' and swap' : ''}` },
     { id: 'root.mount', title: 'Mount the root filesystem' },
     { id: 'bundle.extract', title: `Lay down bundle ${f.bundleRef}` },
-    { id: 'guest.configure', title: 'Adapt the guest (hostname, fstab, network)' },
+    { id: 'guest.configure', title: `Adapt the guest (${guestFamily}: hostname, fstab, network, identity)` },
     { id: 'boot.install', title: 'Install GRUB (BIOS) from the host' },
     { id: 'root.release', title: 'Unmount and detach the disk' },
     { id: 'domain.define', title: `Define libvirt domain (${f.domainType})` },
@@ -143,6 +143,7 @@ export function planBuild(spec: VmSpec, wait: boolean, f: BuildFacts): BuildPlan
   steps.push({ id: 'inventory.commit', title: 'Record the VM' });
   return {
     spec,
+    guestFamily,
     bundleRef: f.bundleRef,
     manifest: f.manifest,
     domainType: f.domainType,
@@ -173,6 +174,7 @@ export function describePlan(p: BuildPlan): string {
   return [
     `Plan for VM ${s.name} (dry run: nothing was changed)`,
     `  bundle:   ${p.bundleRef} (${p.manifest.os.prettyName}, ${formatSize(p.manifest.unpackedBytes)} unpacked, kernel ${p.kernel.kernel})`,
+    `  guest:    adapted as ${p.guestFamily}${s.timezone ? `, time zone ${s.timezone}` : ''}, SELinux ${s.selinux}`,
     `  domain:   ${p.domainType}, ${s.cpus} vCPU, ${formatSize(s.memoryMiB * MiB)}, uuid ${p.uuid}`,
     `  disk:     ${p.paths.disk} raw sparse ${formatSize(s.diskBytes)}, MBR:`,
     ...parts,

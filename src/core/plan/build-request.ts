@@ -9,6 +9,8 @@ import { validateVmName } from '../names.js';
 import { formatIpv4, parseIpv4, parseIpv4Cidr, sameSubnet } from '../ipam/ipv4.js';
 import { MBR_MAX_DISK_BYTES } from '../disk/layout.js';
 import { formatSize, GiB, MiB, parseSize } from '../units.js';
+import { parseGuestFamily, parseSelinuxMode } from '../guest/adapter.js';
+import { validateTimezone } from '../guest/timezone.js';
 
 export interface BuildRequest {
   name: string;
@@ -25,6 +27,9 @@ export interface BuildRequest {
   net?: string;
   start?: boolean;
   autostart?: boolean;
+  guestFamily?: string;
+  selinux?: string;
+  timezone?: string;
 }
 
 export function parseNic(text: string): NicAttachment | 'auto' {
@@ -84,9 +89,16 @@ export function specFromRequest(req: BuildRequest, config: Config): VmSpec & { n
   if (req.bridge && req.net) throw invalidInput('give either --bridge or --net, not both');
   const nicRequest = req.bridge ? parseNic(`bridge:${req.bridge}`) : parseNic(req.net ?? d.net);
 
+  const guestFamily = req.guestFamily === undefined ? undefined : parseGuestFamily(req.guestFamily);
+  const selinux = parseSelinuxMode(req.selinux ?? 'relabel');
+  const timezone = req.timezone === undefined ? undefined : validateTimezone(req.timezone);
+
   return {
     name,
     bundle: req.bundle,
+    ...(guestFamily ? { guestFamily } : {}),
+    selinux,
+    ...(timezone ? { timezone } : {}),
     cpus,
     memoryMiB: Math.ceil(memoryBytes / MiB),
     diskBytes,
