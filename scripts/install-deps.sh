@@ -10,7 +10,8 @@ APT_PACKAGES=(
   debootstrap zstd pigz xz-utils tar
   e2fsprogs xfsprogs dosfstools fdisk util-linux mount
   grub-pc-bin grub2-common
-  acl attr libxml2-utils openssl iproute2 ca-certificates
+  acl attr libxml2-utils openssl iproute2 iputils-ping ca-certificates
+  bind9-dnsutils bind9 dnsmasq-base
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -49,6 +49,13 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    network: z
+      .object({
+        /** The vmforge network (`vmforge network create`) VMs lease their address from when none is named. */
+        default: z.string().regex(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/, 'a network name (lower-case letters, digits, -)').optional(),
+      })
+      .strict()
+      .default({}),
     /** The bundle repository this host pulls from and publishes to (client side). */
     repository: z
       .object({
@@ -84,6 +91,22 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    /** DNS registration of VMs (RFC 2136 dynamic update signed with TSIG); absent: no DNS records. */
+    dns: z
+      .object({
+        /** 'host' or 'host:port' ('[v6]:port'); the zone's primary server. */
+        server: z.string().regex(/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/, 'HOST or HOST:PORT'),
+        zone: z.string().min(1),
+        /** in-addr.arpa zone; default: derived from the network's prefix (octet boundary). */
+        reverseZone: z.string().min(1).optional(),
+        /** ip6.arpa zone; default: derived from the IPv6 prefix (nibble boundary). */
+        reverseZone6: z.string().min(1).optional(),
+        /** BIND key file (`tsig-keygen -a hmac-sha256 NAME`); its path is passed to nsupdate, never the secret. */
+        keyFile: z.string().startsWith('/', 'an absolute path'),
+        ttl: z.number().int().min(0).max(2_147_483_647).default(300),
+      })
+      .strict()
+      .optional(),
     boot: z
       .object({
         waitTimeoutSeconds: z.number().int().min(1).max(3600).default(300),

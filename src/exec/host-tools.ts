@@ -29,6 +29,9 @@ export const TOOL_PACKAGES: Record<string, string> = {
   gzip: 'gzip',
   xz: 'xz-utils',
   openssl: 'openssl',
+  nsupdate: 'bind9-dnsutils',
+  dig: 'bind9-dnsutils',
+  dnsmasq: 'dnsmasq-base',
 };
 
 const DEFAULT_PATH = '/usr/sbin:/usr/bin:/sbin:/bin';
