@@ -18,6 +18,8 @@ export type ErrorCode =
   | 'FORBIDDEN' // credentials without the right (a repository answered 403)
   | 'DIGEST_MISMATCH' // data whose sha256 or size is not what was declared
   | 'UNREACHABLE' // a remote service (the bundle repository) cannot be reached
+  | 'LOCKED' // another vmforge command holds the host lock
+  | 'POOL_EXHAUSTED' // a network's address pool has no free address left
   | 'INTERNAL';
 
 export const EXIT_CODES: Record<ErrorCode, number> = {
@@ -36,6 +38,8 @@ export const EXIT_CODES: Record<ErrorCode, number> = {
   FORBIDDEN: 13,
   DIGEST_MISMATCH: 14,
   UNREACHABLE: 15,
+  LOCKED: 17,
+  POOL_EXHAUSTED: 16,
   INTERNAL: 1,
 };
 

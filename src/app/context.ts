@@ -11,6 +11,7 @@ import { BundleStore } from '../bundles/store.js';
 import { openDb, type Db } from '../store/db.js';
 import { JobRepo } from '../store/jobs.js';
 import { VmRepo } from '../store/vms.js';
+import { LeaseRepo, NetworkRepo } from '../store/networks.js';
 import type { Logger } from 'pino';
 import { openLog } from './log.js';
 
@@ -23,6 +24,9 @@ export interface AppContext {
   bundles: BundleStore;
   vms: VmRepo;
   jobs: JobRepo;
+  networks: NetworkRepo;
+  /** Address + MAC leases (allocate/release are transactional across processes). */
+  leases: LeaseRepo;
   /** The operations log (opened on first use, so read-only commands never create it). */
   log(): Logger;
   close(): Promise<void>;
@@ -43,6 +47,8 @@ export async function createContext(opts: { configPath?: string; config?: Config
     bundles: new BundleStore(config.bundles.dir),
     vms: new VmRepo(db),
     jobs: new JobRepo(db),
+    networks: new NetworkRepo(db),
+    leases: new LeaseRepo(db),
     log: () => (logger ??= openLog(config.stateDir)),
     close: () => db.destroy(),
   };

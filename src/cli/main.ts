@@ -7,6 +7,7 @@ import { Command, CommanderError } from 'commander';
 import { EXIT_CODES, exitCodeOf, VmforgeError } from '../errors.js';
 import { registerBundleCommands } from './commands/bundle.js';
 import { registerVmCommands } from './commands/vm.js';
+import { registerNetworkCommands } from './commands/network.js';
 import { registerRecoverCommand } from './commands/recover.js';
 import { registerRepoCommands } from './commands/repo.js';
 import { VERSION } from '../version.js';
@@ -30,6 +31,7 @@ Examples:
 Docs: README.md and docs/ in the source tree.`,
     );
   registerVmCommands(program);
+  registerNetworkCommands(program);
   registerBundleCommands(program);
   registerRecoverCommand(program);
   registerRepoCommands(program);

@@ -58,4 +58,37 @@ export const migrations: Record<string, Migration> = {
       await sql`select 1`.execute(db);
     },
   },
+  /** Networks (address pools) and their leases: one address and MAC per VM, unique enforced here. */
+  '0002_networks': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('networks')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('cidr', 'text', (c) => c.notNull())
+        .addColumn('gateway', 'text', (c) => c.notNull())
+        .addColumn('range', 'text', (c) => c.notNull())
+        .addColumn('excludes', 'text', (c) => c.notNull())
+        .addColumn('bridge', 'text', (c) => c.notNull())
+        .addColumn('vlan', 'integer')
+        .addColumn('dns_servers', 'text', (c) => c.notNull())
+        .addColumn('dns_zone', 'text')
+        .addColumn('ipv6', 'text')
+        .addColumn('dhcp', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('leases')
+        .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+        .addColumn('network', 'text', (c) => c.notNull().references('networks.name'))
+        .addColumn('vm_name', 'text', (c) => c.notNull().unique())
+        .addColumn('ip', 'text', (c) => c.notNull())
+        .addColumn('ipv6', 'text')
+        .addColumn('mac', 'text', (c) => c.notNull().unique())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addUniqueConstraint('leases_network_ip', ['network', 'ip'])
+        .execute();
+      // NULLs are distinct in unique indexes, so networks without IPv6 are unaffected.
+      await db.schema.createIndex('leases_network_ipv6').on('leases').columns(['network', 'ipv6']).unique().execute();
+    },
+  },
 };

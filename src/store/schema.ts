@@ -53,9 +53,41 @@ export interface StepTimingsTable {
   started_at: string;
 }
 
+export interface NetworksTable {
+  name: string;
+  /** Network address and prefix, like 10.20.0.0/24 */
+  cidr: string;
+  gateway: string;
+  /** FIRST-LAST */
+  range: string;
+  /** string[] as JSON: single addresses or FIRST-LAST */
+  excludes: string;
+  bridge: string;
+  vlan: number | null;
+  /** string[] as JSON */
+  dns_servers: string;
+  dns_zone: string | null;
+  ipv6: string | null;
+  /** 'none' | 'libvirt:NET' | 'dnsmasq:DIR' */
+  dhcp: string;
+  created_at: string;
+}
+
+export interface LeasesTable {
+  id: Generated<number>;
+  network: string;
+  vm_name: string;
+  ip: string;
+  ipv6: string | null;
+  mac: string;
+  created_at: string;
+}
+
 export interface Database {
   vms: VmsTable;
   jobs: JobsTable;
   journal: JournalTable;
   step_timings: StepTimingsTable;
+  networks: NetworksTable;
+  leases: LeasesTable;
 }

@@ -16,6 +16,19 @@ export function normalizeMac(mac: string): string {
 }
 
 /**
+ * Validates a MAC given by the user: normalized (lower case, ':'), unicast, not all zeros, and under
+ * `hypervisorPrefix` when one is given (like MAC_PREFIX.qemu). Returns the normalized MAC.
+ */
+export function validateMac(mac: string, hypervisorPrefix?: string): string {
+  const m = normalizeMac(mac);
+  if (m === '00:00:00:00:00:00') throw invalidInput(`'${mac}' is the all-zero MAC address`, 'give a real MAC, or leave it out to have one picked');
+  if (hypervisorPrefix !== undefined && !m.startsWith(`${hypervisorPrefix.toLowerCase()}:`)) {
+    throw invalidInput(`MAC ${m} is not under the hypervisor's prefix ${hypervisorPrefix}`, `use a MAC that starts with ${hypervisorPrefix}, or leave it out to have one picked`);
+  }
+  return m;
+}
+
+/**
  * Picks a MAC under `prefix` that is not in `taken`. `randomBytes(n)` supplies entropy; a few collisions are
  * retried, then the failure is reported (a 24-bit space this full means something else is wrong).
  */
