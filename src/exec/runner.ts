@@ -1,13 +1,15 @@
 /**
  * The one way vmforge starts host programs, argv arrays only (never a shell string):
  * - CommandRunner.run: one program to completion, outputs buffered; optional stdin, timeout and AbortSignal;
- * - PipelineRunner.pipeline (pipeline.ts): `a | b | c` streamed, for bundle archives.
+ * - PipelineRunner.pipeline (pipeline.ts): `a | b | c` streamed, for bundle archives;
+ * - DaemonRunner.spawnDaemon (daemon.ts): a long-running child the caller stops itself (qemu-storage-daemon).
  * A non-zero exit becomes a COMMAND_FAILED error carrying the tail of stderr, and a missing program becomes
  * MISSING_TOOL with the package that provides it. ExecaRunner is the host implementation of both (HostRunner).
  */
 import { execa, ExecaError } from 'execa';
 import { VmforgeError } from '../errors.js';
 import { missingTool } from './host-tools.js';
+import { spawnDaemon, type DaemonRunner, type DaemonSpec, type RunningDaemon } from './daemon.js';
 import { spawnPipeline, type PipelineRunner, type PipelineSpec, type RunningPipeline } from './pipeline.js';
 
 export interface RunOptions {
@@ -37,7 +39,7 @@ export interface HostRunner extends CommandRunner, PipelineRunner {}
 
 const STDERR_TAIL = 2000;
 
-export class ExecaRunner implements HostRunner {
+export class ExecaRunner implements HostRunner, DaemonRunner {
   constructor(private readonly defaults: { env?: Record<string, string> } = {}) {}
 
   async run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
@@ -74,6 +76,10 @@ export class ExecaRunner implements HostRunner {
 
   pipeline(spec: PipelineSpec): RunningPipeline {
     return spawnPipeline(this.defaults.env ? { ...spec, env: { ...this.defaults.env, ...spec.env } } : spec);
+  }
+
+  spawnDaemon(spec: DaemonSpec): RunningDaemon {
+    return spawnDaemon(this.defaults.env ? { ...spec, env: { ...this.defaults.env, ...spec.env } } : spec);
   }
 }
 
