@@ -13,14 +13,22 @@
  * - no --no-overwrite-dir: the archive's './' carries the guest root's owner and mode, which must replace the
  *   mount point's (or a 0700 temp dir's) metadata; the only directories that pre-exist in a new filesystem are the
  *   root and lost+found.
- * GNU tar already keeps members inside the target: it strips leading '/', skips members containing '..', and
- * defers symlinks whose target is absolute or contains '..' until everything else is extracted, so a member
- * cannot be written through such a link.
+ * GNU tar already keeps members inside the target (each case is checked against GNU tar 1.34 by
+ * test/integration/hostile-bundles.test.ts): it strips a leading '/' from member names and hard link targets,
+ * refuses members containing '..', and creates symlinks whose target is absolute or contains '..' only after
+ * everything else (a placeholder file stands in until then), so no member is written through such a link: a file
+ * under it fails with "Not a directory". It does not follow a symlink at the last component either: a member
+ * replaces the link. --keep-directory-symlink stays off for the same reason.
+ *
+ * tar's refusals and a full filesystem become typed errors here (UNSAFE_PATH, INSUFFICIENT_SPACE) rather than
+ * a raw COMMAND_FAILED, since they are about the bundle (or the disk size), not about the host.
  */
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { stat, statfs } from 'node:fs/promises';
 import { pipeline as streamPipeline } from 'node:stream/promises';
-import { invalidInput, notFound } from '../errors.js';
+import { VmforgeError, invalidInput, notFound } from '../errors.js';
+import { requireDiskFitsBundle } from '../core/plan/build-plan.js';
+import { formatSize } from '../core/units.js';
 import type { HostRunner } from '../exec/runner.js';
 import type { Compression } from './manifest.js';
 import { decompressArgv } from './tools.js';
@@ -42,6 +50,10 @@ export interface ExtractBundleOptions {
   selinux?: boolean;
   signal?: AbortSignal;
   onProgress?: (p: ExtractProgress) => void;
+  /** For messages: 'NAME:VERSION'. */
+  bundleRef?: string;
+  /** Swap of the disk being built, so an INSUFFICIENT_SPACE hint names a --disk that really fits. */
+  swapBytes?: number;
 }
 
 export interface ExtractResult {
@@ -50,6 +62,13 @@ export interface ExtractResult {
 }
 
 const PROGRESS_EVERY_BYTES = 4 * 1024 * 1024;
+const MAX_TAR_LINES = 200;
+/** tar's words when it refused a member that would have landed outside the target or gone through a link. */
+const UNSAFE_TAR_LINE = /Member name contains '\.\.'|Cannot hard link to|Cannot open: Not a directory|Cannot (create symlink|mkdir).*Not a directory|Attempt to write through/;
+const NO_SPACE_LINE = /No space left on device|Disk quota exceeded/;
+/** A short write says no more than that: it means a full disk only when the filesystem is (nearly) full. */
+const SHORT_WRITE_LINE = /Wrote only \d+ of \d+ bytes/;
+const NEARLY_FULL_BYTES = 4 * 1024 * 1024;
 const READ_CHUNK = 1024 * 1024;
 
 export function tarExtractArgv(targetDir: string, selinux: boolean): string[] {
@@ -83,16 +102,27 @@ export async function extractBundle(runner: HostRunner, opts: ExtractBundleOptio
     readError = e;
   });
 
+  const tarLines: string[] = [];
   try {
     const pipe = runner.pipeline({
-      stages: [{ argv: decompressArgv(opts.compression) }, { argv: tarExtractArgv(opts.targetDir, opts.selinux ?? false) }],
+      stages: [
+        { argv: decompressArgv(opts.compression) },
+        {
+          argv: tarExtractArgv(opts.targetDir, opts.selinux ?? false),
+          onStderrLine: (line) => {
+            if (tarLines.length < MAX_TAR_LINES) tarLines.push(line);
+            return false;
+          },
+        },
+      ],
       stdin: meter.stream,
       stdout: 'ignore',
       signal: opts.signal,
     });
     await pipe.done;
   } catch (e) {
-    throw readError ?? e;
+    if (readError) throw readError;
+    throw (await classifyTarFailure(e, tarLines, opts, meter.bytes(), total)) ?? e;
   } finally {
     file.destroy();
   }
@@ -107,4 +137,55 @@ export async function extractBundle(runner: HostRunner, opts: ExtractBundleOptio
     );
   }
   return { compressedBytes: read, sha256 };
+}
+
+/** A typed error for the failures that are about the bundle or the disk size; undefined for the rest. */
+async function classifyTarFailure(
+  e: unknown,
+  tarLines: readonly string[],
+  opts: ExtractBundleOptions,
+  compressedRead: number,
+  compressedTotal: number,
+): Promise<VmforgeError | undefined> {
+  if (!(e instanceof VmforgeError) || e.code !== 'COMMAND_FAILED') return undefined;
+  const what = opts.bundleRef ? `bundle ${opts.bundleRef}` : `bundle archive ${opts.blobPath}`;
+  if (tarLines.some((l) => NO_SPACE_LINE.test(l)) || (tarLines.some((l) => SHORT_WRITE_LINE.test(l)) && (await freeBytes(opts.targetDir)) < NEARLY_FULL_BYTES)) {
+    return noSpace(what, opts, compressedRead, compressedTotal);
+  }
+  const unsafe = tarLines.filter((l) => UNSAFE_TAR_LINE.test(l));
+  if (unsafe.length > 0) {
+    const shown = unsafe.slice(0, 3).map((l) => l.replace(/^tar: /, ''));
+    const more = unsafe.length > 3 ? ` (and ${unsafe.length - 3} more)` : '';
+    return new VmforgeError(
+      'UNSAFE_PATH',
+      `${what} has members that would land outside the target or write through a symlink; tar refused them: ${shown.join('; ')}${more}`,
+      { hint: 'the archive is broken or hostile: do not use it; re-create the bundle with vmforge bundle create', cause: e },
+    );
+  }
+  return undefined;
+}
+
+async function freeBytes(dir: string): Promise<number> {
+  const fs = await statfs(dir).catch(() => undefined);
+  return fs ? fs.bfree * fs.bsize : Number.POSITIVE_INFINITY;
+}
+
+async function noSpace(what: string, opts: ExtractBundleOptions, compressedRead: number, compressedTotal: number): Promise<VmforgeError> {
+  const fs = await statfs(opts.targetDir).catch(() => undefined);
+  const fsBytes = fs ? fs.blocks * fs.bsize : 0;
+  const usedBytes = fs ? (fs.blocks - fs.bfree) * fs.bsize : 0;
+  // The share of the archive tar got through predicts the whole; never less than what did not fit.
+  const share = compressedTotal > 0 ? Math.min(Math.max(compressedRead / compressedTotal, 0.01), 1) : 1;
+  const estimate = Math.max(Math.ceil(usedBytes / share), fsBytes + 1);
+  let hint = `use a larger --disk: the bundle needs about ${formatSize(estimate)} unpacked`;
+  try {
+    requireDiskFitsBundle({ diskBytes: 0, swapBytes: opts.swapBytes ?? 0 }, estimate, what);
+  } catch (err) {
+    if (err instanceof VmforgeError && err.hint) hint = `${err.hint}; the bundle unpacks to about ${formatSize(estimate)}, more than its manifest says`;
+  }
+  return new VmforgeError(
+    'INSUFFICIENT_SPACE',
+    `${what} does not fit: the ${formatSize(fsBytes)} root filesystem filled up ${Math.round(share * 100)}% of the way through the archive`,
+    { hint },
+  );
 }
