@@ -6,12 +6,20 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, readdir, rmdir } from 'node:fs/promises';
 import { extractBundle } from '../bundles/extract.js';
 import { guestAdapterFor, readGuestFiles, type GuestEditInput } from '../core/guest/adapter.js';
-import { MAC_PREFIX, formatUuid, pickMac } from '../core/ipam/mac.js';
+import { MAC_PREFIX, formatUuid, pickMac, validateMac } from '../core/ipam/mac.js';
+import { compilePool, checkRequestedIp, lowestFree, poolExhausted } from '../core/ipam/pool.js';
+import { formatDhcp } from '../core/ipam/network.js';
+import { dnsRecordsFor, planRegistration, describeConflict, type DnsRecord, type DnsSettings } from '../core/dns/index.js';
+import { dnsRegistrarFor } from '../exec/dns/from-config.js';
+import type { DnsRegistrar } from '../exec/dns/registrar.js';
+import { dhcpReservationsFor } from './dhcp.js';
+import type { GuestNetConfig } from '../core/model/spec.js';
+import type { Lease, Network } from '../store/networks.js';
 import { readDomainFacts } from '../core/domain-xml/facts.js';
 import { mbrBytes } from '../core/disk/mbr.js';
 import { swapPartition } from '../core/disk/layout.js';
 import { specFromRequest, pickNic, type BuildRequest } from '../core/plan/build-request.js';
-import { describePlan, planBuild, requireDiskFitsBundle, type BuildPlan, type BuildStepId } from '../core/plan/build-plan.js';
+import { describePlan, planBuild, requireDiskFitsBundle, type BuildFacts, type BuildPlan, type BuildStepId } from '../core/plan/build-plan.js';
 import { conflict, invalidInput, VmforgeError } from '../errors.js';
 import { waitForPattern, tailFile } from '../exec/console-wait.js';
 import { GuestRoot } from '../exec/guestfs/guest-root.js';
@@ -28,7 +36,7 @@ import { parseFault } from '../pipeline/fault.js';
 import { runPipeline, type Step, type StepTiming } from '../pipeline/pipeline.js';
 import { resolveOrPull } from './bundle-source.js';
 import type { AppContext } from './context.js';
-import { recoverOrphans } from './recover.js';
+import { withHostLock } from './mutating.js';
 import { undoRegistry } from './undo-executors.js';
 import { loggedSink } from './log.js';
 
@@ -51,6 +59,9 @@ export type BuildResult =
       state: 'running' | 'defined';
       mac: string | null;
       ip: string | null;
+      network?: string;
+      /** DNS records this build added. */
+      dns?: string[];
       diskPath: string;
       consoleLog: string;
       bootSeconds?: number;
@@ -62,6 +73,8 @@ export type BuildResult =
 export const BUILD_TOOLS = ['virsh', 'losetup', 'mkswap', 'mount', 'umount', 'tar', 'grub-mkimage'] as const;
 
 interface BuildState {
+  lease?: Lease;
+  dnsAdded?: DnsRecord[];
   attached?: AttachedPartitions;
   rootDevice?: string;
   bootSeconds?: number;
@@ -91,7 +104,9 @@ export async function buildVm(ctx: AppContext, req: BuildRequest, opts: BuildOpt
       ...(bundle.manifest.compression === 'zstd' ? ['zstd'] : bundle.manifest.compression === 'xz' ? ['xz'] : ['gzip']),
     ]);
     await ctx.hypervisor.ping();
-    await recoverOrphans(ctx, emit);
+    // The host lock covers crash recovery only: builds then run side by side, arbitrated by the database
+    // (unique names, leases, MACs) and by exclusive file creates.
+    await withHostLock(ctx, { emit, signal, onWait: (h) => emit({ type: 'step.info', step: 'lock', message: `waiting for pid ${h.pid} (${h.command}) to release the host lock` }) }, async () => {});
   }
   if (await ctx.vms.get(spec0.name)) {
     throw conflict(`a VM named '${spec0.name}' exists already`, `pick another name, or remove it with 'vmforge vm destroy ${spec0.name}'`);
@@ -106,14 +121,34 @@ export async function buildVm(ctx: AppContext, req: BuildRequest, opts: BuildOpt
   }
 
   const bridges = await hostBridges();
-  const nic = pickNic(spec0.nicRequest, { bridges, activeNetworks: await activeNetworks(ctx).catch(() => []) });
-  if (nic.type === 'bridge' && !bridges.includes(nic.bridge)) {
-    throw invalidInput(`bridge '${nic.bridge}' does not exist on this host`, `create it (ip link add ${nic.bridge} type bridge) or pick another with --bridge / --net`);
+  const network = spec0.network === undefined ? undefined : await ctx.networks.require(spec0.network);
+  const nic = network ? ({ type: 'bridge', bridge: network.bridge } as const) : pickNic(spec0.nicRequest, { bridges, activeNetworks: await activeNetworks(ctx).catch(() => []) });
+  // Only a domain that starts now needs its bridge now; a defined one may be started after the bridge is made.
+  if (nic.type === 'bridge' && spec0.start && !bridges.includes(nic.bridge)) {
+    throw invalidInput(
+      `bridge '${nic.bridge}' does not exist on this host`,
+      network ? `create it (ip link add ${nic.bridge} type bridge), or fix network ${network.name}` : `create it (ip link add ${nic.bridge} type bridge) or pick another with --bridge / --net`,
+    );
   }
   const domainType = ctx.config.libvirt.domainType === 'auto' ? await detectDomainType() : ctx.config.libvirt.domainType;
-  const takenMacs = [...(await ctx.vms.macsInUse()), ...(await libvirtMacs(ctx, libvirtNames))];
-  const { nicRequest: _ignored, ...spec } = { ...spec0, nic };
-  const plan = planBuild(spec, Boolean(opts.wait), {
+  const macPrefix = MAC_PREFIX[domainType];
+  const otherMacs = await libvirtMacs(ctx, libvirtNames);
+  const takenMacs = [...(await ctx.vms.macsInUse()), ...(await ctx.leases.macsInUse()), ...otherMacs];
+  if (spec0.requestedMac) {
+    validateMac(spec0.requestedMac, macPrefix);
+    if (takenMacs.includes(spec0.requestedMac)) throw conflict(`MAC ${spec0.requestedMac} is in use by another VM`, 'leave --mac out to get a free one');
+  }
+  const mac = spec0.requestedMac ?? pickMac(macPrefix, takenMacs, (n) => randomBytes(n));
+  // With a network, the plan shows the address the lease would give now; the lease step takes the real one.
+  const preview = network ? await previewLease(ctx, network, spec0.requestedIp) : undefined;
+  const { nicRequest: _ignored, ...spec } = { ...spec0, nic, ...(preview ? { net: preview.net } : {}) };
+  const guestDomain = network?.dnsZone ?? ctx.config.dns?.zone ?? undefined;
+  const dnsRecords = ctx.config.dns && spec.net.mode === 'static' ? dnsRecordsFor(ctx.config.dns, { name: spec.name, ipv4: `${spec.net.address}/${spec.net.prefix}` }) : [];
+  if (dnsRecords.length && !opts.dryRun) {
+    // Before any disk work: a name that resolves elsewhere is refused now (the update itself checks again).
+    await requireDnsFree(dnsRegistrarFor(ctx.runner, ctx.config.dns as DnsSettings), dnsRecords, spec.dnsForce, signal);
+  }
+  const facts: BuildFacts = {
     domainType,
     bundleRef: `${bundle.manifest.name}:${bundle.manifest.version}`,
     manifest: bundle.manifest,
@@ -124,19 +159,34 @@ export async function buildVm(ctx: AppContext, req: BuildRequest, opts: BuildOpt
     nic,
     ids: {
       uuid: formatUuid(randomBytes(16)),
-      mac: pickMac(MAC_PREFIX[domainType], takenMacs, (n) => randomBytes(n)),
+      mac,
       diskSignature: randomBytes(4).readUInt32LE(0),
       rootFsUuid: formatUuid(randomBytes(16)),
       swapFsUuid: formatUuid(randomBytes(16)),
     },
-  });
+    identity: {
+      ...(network ? { leaseFrom: network.name } : {}),
+      ...(dnsRecords.length ? { dns: dnsRecords.map((r) => `${r.name} ${r.type}`) } : {}),
+      ...(network && network.dhcp.mode !== 'none' ? { dhcp: formatDhcp(network.dhcp) } : {}),
+    },
+    ...(guestDomain ? { guestDomain } : {}),
+  };
+  const plan = planBuild(spec, Boolean(opts.wait), facts);
   if (opts.dryRun) return { dryRun: true, name: spec.name, planText: describePlan(plan), domainXml: plan.domainXml, plan };
 
   await mkdir(ctx.config.storage.dir, { recursive: true, mode: 0o755 });
   await mkdir(ctx.config.consoleDir, { recursive: true, mode: 0o755 });
   await mkdir(`${ctx.config.runDir}/mnt`, { recursive: true, mode: 0o700 });
 
-  const impl = stepImplementations(ctx, plan, bundle.blobPath, { rootPasswordHash, sshKeys }, waitTimeoutS);
+  const cur = {
+    plan,
+    // After the lease: the same plan with the leased address and MAC (the steps do not change).
+    replan: (lease: Lease) => {
+      cur.plan = planBuild({ ...spec, net: netFromLease(lease) }, Boolean(opts.wait), { ...facts, ids: { ...facts.ids, mac: lease.mac } });
+    },
+    pickMac: (inUse: ReadonlySet<string>) => (inUse.has(mac) ? pickMac(macPrefix, [...inUse, ...otherMacs], (n) => randomBytes(n)) : mac),
+  };
+  const impl = stepImplementations(ctx, cur, bundle.blobPath, { rootPasswordHash, sshKeys }, waitTimeoutS);
   const steps: Step<BuildState>[] = plan.steps.map((s) => ({ id: s.id, title: s.title, run: impl[s.id] }));
   const jobId = await ctx.jobs.start('build', spec.name);
   const state: BuildState = {};
@@ -151,31 +201,43 @@ export async function buildVm(ctx: AppContext, req: BuildRequest, opts: BuildOpt
     fault: parseFault(process.env.VMFORGE_FAULT),
   });
   const row = await ctx.vms.get(spec.name);
+  const done = cur.plan;
   return {
     dryRun: false,
     name: spec.name,
     state: spec.start ? 'running' : 'defined',
-    mac: plan.domain.interfaces.length ? plan.mac : null,
-    ip: spec.net.mode === 'static' ? spec.net.address : null,
-    diskPath: plan.paths.disk,
-    consoleLog: plan.paths.consoleLog,
+    mac: done.domain.interfaces.length ? done.mac : null,
+    ip: done.spec.net.mode === 'static' ? done.spec.net.address : null,
+    ...(state.lease ? { network: state.lease.network } : {}),
+    ...(state.dnsAdded?.length ? { dns: state.dnsAdded.map((r) => `${r.name} ${r.type} ${r.value}`) } : {}),
+    diskPath: done.paths.disk,
+    consoleLog: done.paths.consoleLog,
     ...(row?.boot_seconds != null ? { bootSeconds: row.boot_seconds } : {}),
     ...(state.loginLine ? { loginLine: state.loginLine } : {}),
     timings,
   };
 }
 
+interface CurrentPlan {
+  plan: BuildPlan;
+  replan(lease: Lease): void;
+  pickMac(inUse: ReadonlySet<string>): string;
+}
+
 function stepImplementations(
   ctx: AppContext,
-  plan: BuildPlan,
+  cur: CurrentPlan,
   blobPath: string,
   { rootPasswordHash, sshKeys }: { rootPasswordHash: string | undefined; sshKeys: string[] },
   waitTimeoutS: number,
 ): Record<BuildStepId, Step<BuildState>['run']> {
-  const { spec, paths } = plan;
+  // Paths and the step list never change with the lease; address, MAC and domain XML are read from cur.plan.
+  const { paths } = cur.plan;
   const runner = ctx.runner;
   return {
     'inventory.reserve': async (c) => {
+      const { plan } = cur;
+      const { spec } = plan;
       const undo = await c.willUndo({ kind: 'inventory.forget', name: spec.name });
       const now = new Date().toISOString();
       try {
@@ -192,6 +254,8 @@ function stepImplementations(
           domain_name: spec.name,
           console_log: paths.consoleLog,
           boot_seconds: null,
+          dns_records: null,
+          dhcp: null,
           created_at: now,
           updated_at: now,
         });
@@ -204,7 +268,54 @@ function stepImplementations(
         throw e;
       }
     },
+    'network.lease': async (c, s) => {
+      const { spec } = cur.plan;
+      await c.willUndo({ kind: 'lease.release', vm: spec.name });
+      const lease = await ctx.leases.allocate({
+        network: spec.network as string,
+        vmName: spec.name,
+        ...(spec.requestedIp ? { ip: spec.requestedIp } : {}),
+        mac: spec.requestedMac ?? ((inUse) => cur.pickMac(inUse)),
+      });
+      s.lease = lease;
+      cur.replan(lease);
+      const { plan } = cur;
+      await ctx.vms.update(spec.name, { ip: lease.ipv4, mac: lease.mac, spec: JSON.stringify(plan.spec) });
+      c.info(`${lease.ipv4}/${lease.prefix} and MAC ${lease.mac} from network ${lease.network}`);
+    },
+    'dhcp.reserve': async (c, s) => {
+      const lease = s.lease as Lease;
+      const reservation = { mac: lease.mac, ip: lease.ipv4, name: lease.vmName };
+      await c.willUndo({ kind: 'dhcp.release', dhcp: lease.dhcp, uri: ctx.config.libvirt.uri, reservation });
+      const res = await dhcpReservationsFor(ctx, lease.dhcp, ctx.config.libvirt.uri).reserve(reservation, { signal: c.signal });
+      for (const e of res.removedStale) c.info(`removed a stale DHCP entry: ${[e.mac, e.ip, e.name].filter(Boolean).join(' ')}`);
+      await ctx.vms.update(lease.vmName, { dhcp: JSON.stringify({ dhcp: lease.dhcp, uri: ctx.config.libvirt.uri, reservation }) });
+    },
+    'dns.register': async (c, s) => {
+      const { spec } = cur.plan;
+      const settings = ctx.config.dns as DnsSettings;
+      const net = spec.net as Extract<GuestNetConfig, { mode: 'static' }>;
+      const records = dnsRecordsFor(settings, {
+        name: spec.name,
+        ipv4: `${net.address}/${net.prefix}`,
+        ...(s.lease?.ipv6 ? { ipv6: `${s.lease.ipv6}/${s.lease.ipv6Prefix}` } : {}),
+      });
+      const undoSettings = { server: settings.server, keyFile: settings.keyFile };
+      const broad = await c.willUndo({ kind: 'dns.remove', settings: undoSettings, records });
+      const res = await dnsRegistrarFor(ctx.runner, settings).register(records, { force: spec.dnsForce, signal: c.signal });
+      // Records that were there already (same value) are not ours: the undo and destroy leave them.
+      if (res.present.length) {
+        await c.willUndo({ kind: 'dns.remove', settings: undoSettings, records: res.added });
+        await broad.cancel();
+      }
+      s.dnsAdded = res.added;
+      await ctx.vms.update(spec.name, { dns_records: JSON.stringify({ settings: undoSettings, records: res.added }) });
+      for (const r of res.replaced) c.info(`replaced (--force): ${describeConflict(r)}`);
+      c.info(`DNS: ${records.map((r) => `${r.name} ${r.type} ${r.value}${res.present.includes(r) ? ' (was there)' : ''}`).join('; ')}`);
+    },
     'disk.create': async (c) => {
+      const { plan } = cur;
+      const { spec } = plan;
       const undo = await c.willUndo({ kind: 'file.remove', path: paths.disk });
       // Exclusive create: a file already at this path is someone else's and must survive our undo.
       await createSparseFile(paths.disk, spec.diskBytes).catch(async (e: unknown) => {
@@ -214,11 +325,14 @@ function stepImplementations(
       await writeAt(paths.disk, 0, mbrBytes(plan.layout, plan.diskSignature));
     },
     'disk.attach': async (c, s) => {
+      const { plan } = cur;
       await c.willUndo({ kind: 'loop.detach-backing', backingFile: paths.disk });
       s.attached = await attachPartitions(runner, { file: paths.disk, layout: plan.layout, strategy: plan.partitionAccess });
       s.rootDevice = deviceFor(s.attached, 'root');
     },
     'disk.format': async (c, s) => {
+      const { plan } = cur;
+      const { spec } = plan;
       const rootDev = s.rootDevice as string;
       const swap = swapPartition(plan.layout);
       const jobs: Promise<unknown>[] = [makeFilesystem(runner, { device: rootDev, fs: spec.fs, uuid: plan.rootFsUuid, signal: c.signal })];
@@ -228,27 +342,34 @@ function stepImplementations(
       await Promise.all(jobs);
     },
     'root.mount': async (c, s) => {
+      const { spec } = cur.plan;
       await c.willUndo({ kind: 'dir.remove', path: paths.mountDir });
       await mkdir(paths.mountDir, { recursive: true, mode: 0o700 });
       await c.willUndo({ kind: 'mount.umount', target: paths.mountDir });
       await mount(runner, { device: s.rootDevice as string, target: paths.mountDir, fsType: spec.fs });
     },
     'bundle.extract': async (c) => {
+      const { plan } = cur;
       const total = plan.manifest.compressedBytes;
       await extractBundle(runner, {
         blobPath,
         compression: plan.manifest.compression,
         expectedSha256: plan.manifest.sha256,
         targetDir: paths.mountDir,
+        bundleRef: plan.bundleRef,
+        swapBytes: plan.spec.swapBytes,
         signal: c.signal,
         onProgress: (p) => c.progress(p.compressedBytesRead, total, 'bytes'),
       });
     },
     'guest.configure': async () => {
+      const { plan } = cur;
+      const { spec } = plan;
       const guest = new GuestRoot(paths.mountDir);
       const adapter = guestAdapterFor(plan.guestFamily);
       const input: GuestEditInput = {
         hostname: spec.name,
+        ...(plan.guestDomain ? { domain: plan.guestDomain } : {}),
         fstabText: plan.fstab,
         net: spec.net,
         iface: 'eth0',
@@ -263,6 +384,8 @@ function stepImplementations(
       await guest.applyEdits(adapter.edits(input, current));
     },
     'boot.install': async (c) => {
+      const { plan } = cur;
+      const { spec } = plan;
       await installGrubBios(runner, {
         diskPath: paths.disk,
         rootMountDir: paths.mountDir,
@@ -280,6 +403,8 @@ function stepImplementations(
       s.attached = undefined;
     },
     'domain.define': async (c) => {
+      const { plan } = cur;
+      const { spec } = plan;
       await c.willUndo({ kind: 'domain.remove', name: spec.name, uri: ctx.config.libvirt.uri, uuid: plan.uuid });
       // `virsh define` would silently replace a same-named domain defined since our first check.
       if (await ctx.hypervisor.exists(spec.name)) throw conflict(`libvirt got a domain named '${spec.name}' while this build ran`);
@@ -287,10 +412,12 @@ function stepImplementations(
       await ctx.hypervisor.setAutostart(spec.name, spec.autostart);
     },
     'domain.start': async (c) => {
+      const { spec } = cur.plan;
       await c.willUndo({ kind: 'file.remove', path: paths.consoleLog });
       await ctx.hypervisor.start(spec.name);
     },
     'boot.wait': async (c, s) => {
+      const { spec } = cur.plan;
       const res = await waitForPattern(paths.consoleLog, new RegExp(`^${spec.name} login:`), {
         timeoutMs: waitTimeoutS * 1000,
         signal: c.signal,
@@ -301,6 +428,7 @@ function stepImplementations(
       c.info(`console: ${res.line}  (${s.bootSeconds.toFixed(1)} s after start)`);
     },
     'inventory.commit': async (_c, s) => {
+      const { spec } = cur.plan;
       await ctx.vms.update(spec.name, { status: spec.start ? 'running' : 'defined', boot_seconds: s.bootSeconds ?? null });
     },
   };
@@ -343,6 +471,32 @@ async function readSshKeys(files: string[]): Promise<string[]> {
     keys.push(...lines);
   }
   return keys;
+}
+
+/** What the lease would be now (for the plan and --dry-run); the lease step takes the real one. */
+async function previewLease(ctx: AppContext, network: Network, requestedIp: string | undefined): Promise<{ ip: string; net: GuestNetConfig }> {
+  const pool = compilePool(network);
+  const leases = await ctx.leases.inNetwork(network.name);
+  let ip: string | null;
+  if (requestedIp) ip = checkRequestedIp(pool, requestedIp, new Map(leases.map((l) => [l.ipv4, l.vmName])));
+  else ip = lowestFree(pool, leases.map((l) => l.ipv4));
+  if (ip === null) throw poolExhausted(pool, leases.length);
+  const prefix = Number(network.cidr.split('/')[1]);
+  return { ip, net: { mode: 'static', address: ip, prefix, gateway: network.gateway, dns: network.dnsServers.slice(0, 3) } };
+}
+
+function netFromLease(l: Lease): GuestNetConfig {
+  return { mode: 'static', address: l.ipv4, prefix: l.prefix, gateway: l.gateway, dns: l.dnsServers.slice(0, 3) };
+}
+
+/** Refuses, before anything is made, a name whose DNS records point elsewhere (unless --force). */
+async function requireDnsFree(registrar: DnsRegistrar, records: DnsRecord[], force: boolean, signal: AbortSignal): Promise<void> {
+  const names = [...new Set(records.map((r) => r.name))];
+  const observed = (await Promise.all(names.map((n) => registrar.lookup(n, ['A', 'AAAA', 'PTR', 'CNAME'], { signal })))).flat();
+  const { conflicts } = planRegistration(records, observed, { force });
+  if (conflicts.length) {
+    throw conflict(`DNS: ${conflicts.map(describeConflict).join('; ')}`, 'pick another name or address, remove the record, or pass --force to replace it');
+  }
 }
 
 async function hostBridges(): Promise<string[]> {

@@ -9,21 +9,35 @@ import type { EventSink } from '../pipeline/events.js';
 import { parseFault } from '../pipeline/fault.js';
 import { runPipeline, type Step, type StepTiming } from '../pipeline/pipeline.js';
 import type { AppContext } from './context.js';
-import { recoverOrphans } from './recover.js';
+import { withHostLock } from './mutating.js';
 import { undoRegistry } from './undo-executors.js';
+import type { UndoRegistry, DnsTarget } from '../pipeline/undo.js';
+import type { DnsRecord } from '../core/dns/index.js';
+import type { DhcpReservation } from '../core/dhcp/reservation.js';
+import type { DhcpMode } from '../core/ipam/network.js';
+import type { VmRow } from '../store/vms.js';
 import { loggedSink } from './log.js';
 
 export interface DestroyResult {
   name: string;
-  removed: { domain: boolean; disk: string };
+  removed: { domain: boolean; disk: string | null };
+  keptDisk?: string;
   timings: StepTiming[];
 }
 
-export async function destroyVm(ctx: AppContext, name: string, opts: { emit?: EventSink; signal?: AbortSignal } = {}): Promise<DestroyResult> {
+export interface DestroyOptions {
+  emit?: EventSink;
+  signal?: AbortSignal;
+  /** Leave the disk image in place (everything else goes). */
+  keepDisk?: boolean;
+}
+
+export async function destroyVm(ctx: AppContext, name: string, opts: DestroyOptions = {}): Promise<DestroyResult> {
   const emit = loggedSink(ctx.log(), { kind: 'destroy', vm: name }, opts.emit ?? (() => {}));
+  const signal = opts.signal ?? new AbortController().signal;
   await ctx.hypervisor.ping();
-  // A build that died half-way is undone by its own journal first.
-  await recoverOrphans(ctx, emit);
+  // A build that died half-way is undone by its own journal first (under the host lock).
+  await withHostLock(ctx, { emit, signal }, async () => {});
   const row = await ctx.vms.get(name);
   if (!row) {
     const hint = (await ctx.hypervisor.exists(name).catch(() => false))
@@ -47,7 +61,7 @@ export async function destroyVm(ctx: AppContext, name: string, opts: { emit?: Ev
         await undo['loop.detach-backing']({ kind: 'loop.detach-backing', backingFile: row.disk_path });
       },
     },
-    { id: 'disk.remove', title: 'Remove the disk image', run: () => rm(row.disk_path, { force: true }) },
+    ...(opts.keepDisk ? [] : [{ id: 'disk.remove', title: 'Remove the disk image', run: () => rm(row.disk_path, { force: true }) }]),
     {
       id: 'console.remove',
       title: 'Remove console log and socket',
@@ -58,6 +72,8 @@ export async function destroyVm(ctx: AppContext, name: string, opts: { emit?: Ev
         }
       },
     },
+    ...identitySteps(row, undo),
+    { id: 'lease.release', title: 'Release the address lease', run: () => undo['lease.release']({ kind: 'lease.release', vm: name }) },
     { id: 'inventory.forget', title: 'Forget the VM', run: () => ctx.vms.remove(name) },
   ];
   const jobId = await ctx.jobs.start('destroy', name);
@@ -68,8 +84,28 @@ export async function destroyVm(ctx: AppContext, name: string, opts: { emit?: Ev
     jobId,
     undo,
     emit,
-    signal: opts.signal ?? new AbortController().signal,
+    signal,
     fault: parseFault(process.env.VMFORGE_FAULT),
   });
-  return { name, removed: { domain: domainExisted, disk: row.disk_path }, timings };
+  return { name, removed: { domain: domainExisted, disk: opts.keepDisk ? null : row.disk_path }, ...(opts.keepDisk ? { keptDisk: row.disk_path } : {}), timings };
+}
+
+/** DNS records and the DHCP entry the build recorded as its own: exactly those are removed. */
+function identitySteps(row: VmRow, undo: UndoRegistry): Step<unknown>[] {
+  const steps: Step<unknown>[] = [];
+  if (row.dns_records) {
+    const d = JSON.parse(row.dns_records) as { settings: DnsTarget; records: DnsRecord[] };
+    if (d.records.length) {
+      steps.push({
+        id: 'dns.unregister',
+        title: `Remove DNS records (${d.records.map((r) => r.type).join(', ')})`,
+        run: () => undo['dns.remove']({ kind: 'dns.remove', settings: d.settings, records: d.records }),
+      });
+    }
+  }
+  if (row.dhcp) {
+    const d = JSON.parse(row.dhcp) as { dhcp: DhcpMode; uri: string; reservation: DhcpReservation };
+    steps.push({ id: 'dhcp.release', title: 'Remove the DHCP reservation', run: () => undo['dhcp.release']({ kind: 'dhcp.release', ...d }) });
+  }
+  return steps;
 }

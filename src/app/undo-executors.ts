@@ -7,8 +7,10 @@ import { detachWholeWithPartx, loopsBackingFile } from '../exec/tools/loop.js';
 import { umount } from '../exec/tools/mount.js';
 import { VirshHypervisor } from '../exec/libvirt/hypervisor.js';
 import type { AppContext } from './context.js';
+import { dhcpReservationsFor } from './dhcp.js';
+import { dnsRegistrarFor } from '../exec/dns/from-config.js';
 
-export function undoRegistry(ctx: Pick<AppContext, 'runner' | 'hypervisor' | 'vms' | 'config'>): UndoRegistry {
+export function undoRegistry(ctx: Pick<AppContext, 'runner' | 'hypervisor' | 'vms' | 'leases' | 'config'>): UndoRegistry {
   return {
     'file.remove': async (r) => {
       await rm(r.path, { force: true });
@@ -39,6 +41,18 @@ export function undoRegistry(ctx: Pick<AppContext, 'runner' | 'hypervisor' | 'vm
     },
     'inventory.forget': async (r) => {
       await ctx.vms.remove(r.name);
+    },
+    'lease.release': async (r) => {
+      await ctx.leases.release(r.vm);
+    },
+    'dhcp.release': async (r) => {
+      if (r.dhcp.mode === 'none') return;
+      await dhcpReservationsFor(ctx, r.dhcp, r.uri).release(r.reservation);
+    },
+    'dns.remove': async (r) => {
+      if (!r.records.length) return;
+      // Only server and key file matter for removal; zones and TTLs travel with each record.
+      await dnsRegistrarFor(ctx.runner, { ...r.settings, zone: r.records[0]?.zone ?? '.', ttl: 0 }).unregister(r.records);
     },
   };
 }

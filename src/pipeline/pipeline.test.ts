@@ -19,6 +19,9 @@ function registry(log: string[], failKinds: string[] = []): UndoRegistry {
     'mount.umount': exec,
     'domain.remove': exec,
     'inventory.forget': exec,
+    'lease.release': exec,
+    'dhcp.release': exec,
+    'dns.remove': exec,
   };
 }
 

@@ -2,6 +2,16 @@
  * Undo records: plain JSON written to the journal BEFORE the side effect they undo, so a crashed process can
  * be undone by a fresh one. Every executor is idempotent: "already gone" is success.
  */
+import type { DnsRecord } from '../core/dns/index.js';
+import type { DhcpReservation } from '../core/dhcp/reservation.js';
+import type { DhcpMode } from '../core/ipam/network.js';
+
+/** Where DNS records were registered; the TSIG secret stays in its file and is never journaled. */
+export interface DnsTarget {
+  server: string;
+  keyFile: string;
+}
+
 export type UndoRecord =
   | { kind: 'file.remove'; path: string }
   | { kind: 'dir.remove'; path: string }
@@ -9,7 +19,11 @@ export type UndoRecord =
   | { kind: 'mount.umount'; target: string }
   /** Only the domain with this UUID: a same-named domain someone else defined is left alone. */
   | { kind: 'domain.remove'; name: string; uri: string; uuid: string }
-  | { kind: 'inventory.forget'; name: string };
+  | { kind: 'inventory.forget'; name: string }
+  | { kind: 'lease.release'; vm: string }
+  | { kind: 'dhcp.release'; dhcp: DhcpMode; uri: string; reservation: DhcpReservation }
+  /** Exactly these records: others at the same names are left alone. */
+  | { kind: 'dns.remove'; settings: DnsTarget; records: DnsRecord[] };
 
 export type UndoKind = UndoRecord['kind'];
 
@@ -31,6 +45,12 @@ export function describeUndo(r: UndoRecord): string {
       return `stop and undefine domain ${r.name}`;
     case 'inventory.forget':
       return `forget VM ${r.name} in the inventory`;
+    case 'lease.release':
+      return `release the address lease of ${r.vm}`;
+    case 'dhcp.release':
+      return `remove the DHCP reservation ${r.reservation.mac} ${r.reservation.ip} (${r.dhcp.mode === 'libvirt' ? `libvirt network ${r.dhcp.network}` : r.dhcp.mode === 'dnsmasq' ? r.dhcp.dir : 'none'})`;
+    case 'dns.remove':
+      return `remove DNS records ${r.records.map((x) => `${x.name} ${x.type}`).join(', ') || '(none)'}`;
   }
 }
 

@@ -91,4 +91,11 @@ export const migrations: Record<string, Migration> = {
       await db.schema.createIndex('leases_network_ipv6').on('leases').columns(['network', 'ipv6']).unique().execute();
     },
   },
+  /** What a build registered outside libvirt and the disk, so destroy removes exactly that. */
+  '0003_vm_identity': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('vms').addColumn('dns_records', 'text').execute();
+      await db.schema.alterTable('vms').addColumn('dhcp', 'text').execute();
+    },
+  },
 };

@@ -18,6 +18,10 @@ export interface VmsTable {
   domain_name: string;
   console_log: string | null;
   boot_seconds: number | null;
+  /** JSON { settings: { server, keyFile }, records: DnsRecord[] }: the records this VM's build added. */
+  dns_records: string | null;
+  /** JSON { dhcp, uri, reservation }: the DHCP reservation made for this VM. */
+  dhcp: string | null;
   created_at: string;
   updated_at: string;
 }

@@ -11,7 +11,8 @@ export function registerRecoverCommand(program: Command): void {
       const r = rendererFor(cmd);
       await withContext(cmd, async (ctx) => {
         const { recoverOrphans } = await import('../../app/recover.js');
-        const jobs = await recoverOrphans(ctx, (e) => r.event(e));
+        const { withHostLock } = await import('../../app/mutating.js');
+        const jobs = await withHostLock(ctx, { skipRecover: true }, () => recoverOrphans(ctx, (e) => r.event(e)));
         r.result(jobs, () =>
           jobs.length
             ? jobs.map((j) => `job ${j.jobId} (${j.kind} ${j.vm}): undid ${j.undone} change(s)${j.failures.length ? `; failed: ${j.failures.join('; ')}` : ''}`).join('\n')

@@ -18,7 +18,10 @@ export function registerVmCommands(program: Command): void {
     .option('--disk <size>', 'disk size, e.g. 8G (default 4G)')
     .option('--swap <size>', 'swap partition size, 0 for none (default 512M)')
     .option('--fs <type>', 'root filesystem: ext4 or xfs (default ext4)')
-    .option('--ip <cidr>', 'static address with prefix, e.g. 10.20.0.5/24 (default: DHCP)')
+    .option('--network <name>', 'lease address, MAC, gateway, DNS and bridge from this vmforge network (default: config network.default)')
+    .option('--ip <cidr>', 'static address with prefix, e.g. 10.20.0.5/24 (default: DHCP); with --network: this address from the pool')
+    .option('--mac <mac>', 'this MAC instead of a random one under the hypervisor prefix (52:54:00 for KVM/QEMU)')
+    .option('--force', 'replace DNS records of this name that point elsewhere')
     .option('--gateway <ip>', 'default gateway (with --ip)')
     .option('--dns <ip>', 'DNS server (with --ip; repeatable)', collect)
     .option('--bridge <name>', 'attach the NIC to this host bridge')
@@ -42,8 +45,11 @@ Examples:
   vmforge vm build db1 --bundle debian-bookworm --cpus 2 --memory 4G --disk 20G --fs xfs \\
       --ip 10.20.0.15/24 --gateway 10.20.0.1 --dns 10.20.0.1 --bridge br0 --wait
   vmforge vm build test1 --bundle debian-bookworm --dry-run
+  vmforge vm build web2 --bundle debian-bookworm --network lan --wait     # address + DNS + DHCP from 'lan'
+  vmforge vm build web3 --bundle debian-bookworm --network lan --ip 10.20.0.50 --mac 52:54:00:12:34:56
 
-A failure at any step undoes everything done so far (disk file, loop devices, mounts, domain, inventory).`,
+A failure at any step undoes everything done so far (disk file, loop devices, mounts, domain, lease, DHCP
+entry, DNS records, inventory).`,
     )
     .action(async (name: string, opts: Record<string, unknown>, cmd: Command) => {
       const r = rendererFor(cmd);
@@ -69,6 +75,9 @@ A failure at any step undoes everything done so far (disk file, loop devices, mo
               start: opts.start as boolean,
               autostart: opts.autostart as boolean,
               guestFamily: opts.guestFamily as string | undefined,
+              network: opts.network as string | undefined,
+              mac: opts.mac as string | undefined,
+              force: Boolean(opts.force),
               selinux: opts.selinux as string | undefined,
               timezone: opts.timezone as string | undefined,
             },
@@ -84,7 +93,8 @@ A failure at any step undoes everything done so far (disk file, loop devices, mo
           );
           r.result(res, () => {
             if (res.dryRun) return `${res.planText}\n\n${res.domainXml}`;
-            const lines = [`VM ${res.name} built: ${res.state}${res.ip ? `, ${res.ip}` : ''}${res.mac ? `, MAC ${res.mac}` : ', no NIC'}`];
+            const lines = [`VM ${res.name} built: ${res.state}${res.ip ? `, ${res.ip}` : ''}${res.mac ? `, MAC ${res.mac}` : ', no NIC'}${res.network ? ` (network ${res.network})` : ''}`];
+            if (res.dns?.length) lines.push(`DNS: ${res.dns.join('; ')}`);
             if (res.bootSeconds !== undefined) lines.push(`booted to login prompt in ${res.bootSeconds.toFixed(1)} s`);
             if (res.loginLine) lines.push(`console: ${res.loginLine}`);
             return lines.join('\n');
@@ -148,16 +158,17 @@ A failure at any step undoes everything done so far (disk file, loop devices, mo
   vm.command('destroy')
     .description('stop and undefine the domain, remove its disk and console log, and forget the VM')
     .argument('<name>', 'VM name')
+    .option('--keep-disk', 'keep the disk image (everything else is removed)')
     .option('--json', 'JSON lines of progress events, then the result')
-    .addHelpText('after', '\nExamples:\n  vmforge vm destroy web1\n\nIdempotent: a half-built or half-destroyed VM is cleaned up as far as it exists.')
-    .action(async (name: string, _opts: unknown, cmd: Command) => {
+    .addHelpText('after', '\nExamples:\n  vmforge vm destroy web1\n  vmforge vm destroy web1 --keep-disk\n\nRemoves the domain, disk, console log, DNS records and DHCP entry the build made, and releases\nthe address and MAC. Idempotent: a half-built or half-destroyed VM is cleaned up as far as it exists.')
+    .action(async (name: string, opts: { keepDisk?: boolean }, cmd: Command) => {
       const r = rendererFor(cmd);
       const { signal, dispose } = interruptSignal();
       try {
         await withContext(cmd, async (ctx) => {
           const { destroyVm } = await import('../../app/destroy.js');
-          const res = await destroyVm(ctx, name, { emit: (e) => r.event(e), signal });
-          r.result(res, () => `VM ${name} destroyed`);
+          const res = await destroyVm(ctx, name, { emit: (e) => r.event(e), signal, keepDisk: Boolean(opts.keepDisk) });
+          r.result(res, () => `VM ${name} destroyed${res.keptDisk ? `; disk kept at ${res.keptDisk}` : ''}`);
         });
       } finally {
         dispose();

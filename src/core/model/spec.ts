@@ -35,6 +35,14 @@ export interface VmSpec {
   selinux: 'relabel' | 'permissive' | 'disabled';
   /** IANA zone name; the template's zone is kept when absent. */
   timezone?: string;
+  /** Lease the address (and MAC) from this vmforge network: the guest's static config comes from the lease. */
+  network?: string;
+  /** With `network`: this address instead of the lowest free one. */
+  requestedIp?: string;
+  /** --mac: this MAC instead of a random one. */
+  requestedMac?: string;
+  /** Replace DNS records of the name that point elsewhere (--force). */
+  dnsForce: boolean;
 }
 
 /** One change to a file inside the guest root. Paths are absolute guest paths ('/etc/hostname'). */

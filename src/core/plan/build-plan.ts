@@ -24,10 +24,24 @@ export interface BuildFacts {
   partitionAccess: 'loop-offset' | 'partx';
   nic: NicAttachment;
   ids: { uuid: string; mac: string; diskSignature: number; rootFsUuid: string; swapFsUuid: string };
+  /** What gives the VM its network identity besides the disk: each adds a step (and its undo). */
+  identity?: {
+    /** The vmforge network the address is leased from. */
+    leaseFrom?: string;
+    /** Names of the DNS records registered, e.g. ['web1.example.com. A', '5.0.20.10.in-addr.arpa. PTR']. */
+    dns?: string[];
+    /** Where the DHCP reservation goes, e.g. 'libvirt:default' or 'dnsmasq:/etc/dnsmasq.hosts'. */
+    dhcp?: string;
+  };
+  /** Search domain written into the guest (the network's DNS zone). */
+  guestDomain?: string;
 }
 
 export type BuildStepId =
   | 'inventory.reserve'
+  | 'network.lease'
+  | 'dhcp.reserve'
+  | 'dns.register'
   | 'disk.create'
   | 'disk.attach'
   | 'disk.format'
@@ -48,6 +62,8 @@ export interface PlannedStep {
 
 export interface BuildPlan {
   spec: VmSpec;
+  /** Search domain of the guest (hosts file, resolv.conf), from the network's DNS zone. */
+  guestDomain: string | undefined;
   /** How the guest's files are adapted (detected from the bundle's OS, or --guest-family). */
   guestFamily: GuestFamily;
   bundleRef: string;
@@ -126,8 +142,10 @@ export function planBuild(spec: VmSpec, wait: boolean, f: BuildFacts): BuildPlan
     serialLogPath: paths.consoleLog,
     description: `built by vmforge from ${f.bundleRef}`,
   });
+  const id = f.identity ?? {};
   const steps: PlannedStep[] = [
     { id: 'inventory.reserve', title: 'Reserve the name in the inventory' },
+    ...(id.leaseFrom ? [{ id: 'network.lease' as const, title: `Lease an address and MAC in network ${id.leaseFrom}` }] : []),
     { id: 'disk.create', title: `Create ${formatSize(spec.diskBytes)} sparse disk + MBR` },
     { id: 'disk.attach', title: `Attach partitions (${f.partitionAccess})` },
     { id: 'disk.format', title: `Make ${spec.fs}${swap ? ' and swap' : ''}` },
@@ -137,12 +155,15 @@ export function planBuild(spec: VmSpec, wait: boolean, f: BuildFacts): BuildPlan
     { id: 'boot.install', title: 'Install GRUB (BIOS) from the host' },
     { id: 'root.release', title: 'Unmount and detach the disk' },
     { id: 'domain.define', title: `Define libvirt domain (${f.domainType})` },
+    ...(id.dhcp ? [{ id: 'dhcp.reserve' as const, title: `Reserve the address in DHCP (${id.dhcp})` }] : []),
+    ...(id.dns?.length ? [{ id: 'dns.register' as const, title: `Register in DNS (${id.dns.map((r) => r.split(' ').at(-1)).join(', ')})` }] : []),
   ];
   if (spec.start) steps.push({ id: 'domain.start', title: 'Start the domain' });
   if (spec.start && wait) steps.push({ id: 'boot.wait', title: `Wait for '${spec.name} login:'` });
   steps.push({ id: 'inventory.commit', title: 'Record the VM' });
   return {
     spec,
+    guestDomain: f.guestDomain,
     guestFamily,
     bundleRef: f.bundleRef,
     manifest: f.manifest,
@@ -179,7 +200,7 @@ export function describePlan(p: BuildPlan): string {
     `  disk:     ${p.paths.disk} raw sparse ${formatSize(s.diskBytes)}, MBR:`,
     ...parts,
     `  root fs:  ${s.fs} UUID=${p.rootFsUuid}`,
-    `  network:  NIC ${p.domain.interfaces.length ? `${describeNicShort(s.nic)} mac ${p.mac}` : 'none'}; guest ${net}`,
+    `  network:  NIC ${p.domain.interfaces.length ? `${describeNicShort(s.nic)} mac ${p.mac}` : 'none'}; guest ${net}${s.network ? ` (leased from network ${s.network}${p.steps.some((x) => x.id === 'network.lease') ? '; the address shown is the lowest free one now' : ''})` : ''}`,
     `  console:  ${p.paths.consoleLog}`,
     `  steps:`,
     ...p.steps.map((x, i) => `    ${String(i + 1).padStart(2)}. ${x.title}`),

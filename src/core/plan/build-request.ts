@@ -11,6 +11,7 @@ import { MBR_MAX_DISK_BYTES } from '../disk/layout.js';
 import { formatSize, GiB, MiB, parseSize } from '../units.js';
 import { parseGuestFamily, parseSelinuxMode } from '../guest/adapter.js';
 import { validateTimezone } from '../guest/timezone.js';
+import { validateMac } from '../ipam/mac.js';
 
 export interface BuildRequest {
   name: string;
@@ -30,6 +31,10 @@ export interface BuildRequest {
   guestFamily?: string;
   selinux?: string;
   timezone?: string;
+  /** A vmforge network to lease the address from (default: config network.default when no --ip/--bridge/--net). */
+  network?: string;
+  mac?: string;
+  force?: boolean;
 }
 
 export function parseNic(text: string): NicAttachment | 'auto' {
@@ -69,8 +74,18 @@ export function specFromRequest(req: BuildRequest, config: Config): VmSpec & { n
   const fs = (req.fs ?? d.fs) as FsType;
   if (fs !== 'ext4' && fs !== 'xfs') throw invalidInput(`--fs '${req.fs}' is not supported`, 'use ext4 or xfs');
 
+  // A vmforge network gives the address, gateway, DNS and bridge; only a wish for the address is combined with it.
+  const network = req.network ?? (req.ip || req.bridge || req.net ? undefined : config.network.default);
+  let requestedIp: string | undefined;
+  if (network !== undefined) {
+    if (req.gateway || (req.dns && req.dns.length)) throw invalidInput('--gateway and --dns come from the network; drop them or drop --network');
+    if (req.bridge || req.net) throw invalidInput('the network names the bridge; drop --bridge/--net or drop --network');
+    if (req.ip) requestedIp = formatIpv4(parseIpv4(req.ip.replace(/\/\d{1,2}$/, ''), '--ip'));
+  }
+  const requestedMac = req.mac === undefined ? undefined : validateMac(req.mac);
+
   let net: GuestNetConfig = { mode: 'dhcp' };
-  if (req.ip) {
+  if (req.ip && network === undefined) {
     const { address, prefix } = parseIpv4Cidr(req.ip, '--ip');
     const dns = (req.dns ?? []).map((s) => formatIpv4(parseIpv4(s, '--dns')));
     // glibc's resolver reads at most three nameservers; a fourth would be silently ignored in the guest.
@@ -99,6 +114,10 @@ export function specFromRequest(req: BuildRequest, config: Config): VmSpec & { n
     ...(guestFamily ? { guestFamily } : {}),
     selinux,
     ...(timezone ? { timezone } : {}),
+    ...(network !== undefined ? { network } : {}),
+    ...(requestedIp !== undefined ? { requestedIp } : {}),
+    ...(requestedMac !== undefined ? { requestedMac } : {}),
+    dnsForce: Boolean(req.force),
     cpus,
     memoryMiB: Math.ceil(memoryBytes / MiB),
     diskBytes,
