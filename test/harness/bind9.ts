@@ -4,7 +4,7 @@
  * `zones` accept updates signed with that key; zones in `lockedZones` are served but refuse every update.
  * No rndc, no recursion, no IPv6 listener. stop() kills it and removes the dir.
  */
-import { execa, type ResultPromise } from 'execa';
+import { execa, type Options, type ResultPromise } from 'execa';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { createSocket } from 'node:dgram';
@@ -33,11 +33,15 @@ export interface Bind9Options {
   keyName?: string;
   /** Temp dir prefix; default $VMFORGE_BIND9_TMP_PREFIX or /var/tmp/vmforge-bind9- */
   tmpPrefix?: string;
+  /** Runs named, dig and nsupdate under this prefix, e.g. ['ip', 'netns', 'exec', NS] for a namespace's loopback. */
+  wrap?: string[];
 }
 
 export async function startBind9(opts: Bind9Options): Promise<Bind9> {
   const dir = await mkdtemp(opts.tmpPrefix ?? process.env.VMFORGE_BIND9_TMP_PREFIX ?? '/var/tmp/vmforge-bind9-');
   const keyName = opts.keyName ?? 'vmforge-test-key';
+  const wrap = opts.wrap ?? [];
+  const cmd: Cmd = (file, args, o) => (wrap.length ? execa(wrap[0] as string, [...wrap.slice(1), file, ...args], o ?? {}) : execa(file, args, o ?? {}));
   let child: ResultPromise | null = null;
   const logFile = join(dir, 'named.log');
   try {
@@ -68,8 +72,8 @@ export async function startBind9(opts: Bind9Options): Promise<Bind9> {
         ].join('\n'),
       );
       // -g: foreground, log to stderr; -n 1: one worker (the test machine is small); no -u: the dir is root's.
-      child = execa('named', ['-g', '-n', '1', '-c', join(dir, 'named.conf')], { reject: false, stdout: { file: logFile }, stderr: { file: logFile } });
-      const up = await waitUp(child, port, all.map((a) => a.z), logFile);
+      child = cmd('named', ['-g', '-n', '1', '-c', join(dir, 'named.conf')], { reject: false, stdout: { file: logFile }, stderr: { file: logFile } });
+      const up = await waitUp(child, port, all.map((a) => a.z), logFile, cmd);
       if (up) {
         const server = { host: '127.0.0.1', port };
         const c = child;
@@ -80,11 +84,11 @@ export async function startBind9(opts: Bind9Options): Promise<Bind9> {
           keyName,
           secret,
           async dig(...args) {
-            const r = await execa('dig', [`@${server.host}`, '-p', String(port), '+short', '+norec', '+time=2', '+tries=2', ...args]);
-            return r.stdout.split('\n').map((l) => l.trim()).filter(Boolean);
+            const r = await cmd('dig', [`@${server.host}`, '-p', String(port), '+short', '+norec', '+time=2', '+tries=2', ...args]);
+            return String(r.stdout).split('\n').map((l: string) => l.trim()).filter(Boolean);
           },
           async nsupdate(lines) {
-            await execa('nsupdate', ['-v', '-t', '5', '-k', keyFile], { input: [`server ${server.host} ${port}`, ...lines, ''].join('\n') });
+            await cmd('nsupdate', ['-v', '-t', '5', '-k', keyFile], { input: [`server ${server.host} ${port}`, ...lines, ''].join('\n') });
           },
           log: () => readFile(logFile, 'utf8').catch(() => ''),
           async stop() {
@@ -112,7 +116,9 @@ export async function startBind9(opts: Bind9Options): Promise<Bind9> {
 }
 
 /** True once every zone answers its SOA; false when named exits (port taken); throws on a zone that failed. */
-async function waitUp(child: ResultPromise, port: number, zones: string[], logFile: string): Promise<boolean> {
+type Cmd = (file: string, args: string[], opts?: Options) => ResultPromise;
+
+async function waitUp(child: ResultPromise, port: number, zones: string[], logFile: string, cmd: Cmd): Promise<boolean> {
   let exited = false;
   void child.finally(() => (exited = true));
   for (let i = 0; i < 75 && !exited; i++) {
@@ -120,8 +126,8 @@ async function waitUp(child: ResultPromise, port: number, zones: string[], logFi
     if (/not loaded due to errors/.test(log)) throw new Error(`named could not load a zone:\n${log.slice(-3000)}`);
     let all = true;
     for (const zone of zones) {
-      const r = await execa('dig', ['@127.0.0.1', '-p', String(port), '+short', '+norec', '+time=1', '+tries=1', 'SOA', zone], { reject: false });
-      if (r.exitCode !== 0 || !r.stdout.trim()) {
+      const r = await cmd('dig', ['@127.0.0.1', '-p', String(port), '+short', '+norec', '+time=1', '+tries=1', 'SOA', zone], { reject: false });
+      if (r.exitCode !== 0 || !String(r.stdout).trim()) {
         all = false;
         break;
       }
