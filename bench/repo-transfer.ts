@@ -60,19 +60,24 @@ async function storeConfig(name: string, storeDir: string, extra = ''): Promise<
 }
 
 /** Wall seconds and the child's peak RSS in KiB (GNU time %M), for a command run as a child process. */
-async function timedChild(argv: string[], env: Record<string, string> = {}): Promise<{ wall: number; rssKiB: number; cpu: number }> {
+async function timedChild(argv: string[], env: Record<string, string> = {}): Promise<{ wall: number; rssKiB: number; cpu: number; faults: number }> {
   const t = performance.now();
-  const r = await execa('/usr/bin/time', ['-f', 'vmforge-bench-rss %M %U %S', ...argv], { env, reject: false });
+  const r = await execa('/usr/bin/time', ['-f', 'vmforge-bench-rss %M %U %S %R', ...argv], { env, reject: false });
   const wall = (performance.now() - t) / 1000;
   if (r.exitCode !== 0) throw new Error(`${argv.join(' ')} failed (${r.exitCode}): ${String(r.stderr)}`);
-  const m = /vmforge-bench-rss (\d+) ([\d.]+) ([\d.]+)/.exec(String(r.stderr));
-  return { wall, rssKiB: Number(m?.[1]), cpu: Number(m?.[2]) + Number(m?.[3]) };
+  const m = /vmforge-bench-rss (\d+) ([\d.]+) ([\d.]+) (\d+)/.exec(String(r.stderr));
+  return { wall, rssKiB: Number(m?.[1]), cpu: Number(m?.[2]) + Number(m?.[3]), faults: Number(m?.[4]) };
 }
 
 /** CPU seconds (user + system) a process has used so far, from /proc/PID/stat (100 Hz ticks). */
 async function cpuOf(pid: number): Promise<number> {
   const f = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]?.split(' ') ?? [];
   return (Number(f[11]) + Number(f[12])) / 100;
+}
+/** Minor page faults of a process so far (/proc/PID/stat minflt). */
+async function faultsOf(pid: number): Promise<number> {
+  const f = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]?.split(' ') ?? [];
+  return Number(f[7]);
 }
 
 async function serverHwmKiB(pid: number): Promise<number> {
@@ -86,14 +91,14 @@ async function resetHwm(pid: number): Promise<void> {
 
 type Row = { wall: number[]; clientRss: number[]; serverRss: number[]; clientCpu: number[]; serverCpu: number[] };
 const rows: Record<string, Row> = {};
-const add = (k: string, wall: number, clientRss?: number, serverRss?: number, cpu?: { client: number; server: number }) => {
+const add = (k: string, wall: number, clientRss?: number, serverRss?: number, cpu?: { client: number; server: number; faults: string }) => {
   const r = (rows[k] ??= { wall: [], clientRss: [], serverRss: [], clientCpu: [], serverCpu: [] });
   if (cpu) {
     r.clientCpu.push(cpu.client);
     r.serverCpu.push(cpu.server);
   }
   r.wall.push(wall);
-  process.stderr.write(`  ${k}: ${wall.toFixed(2)} s${clientRss !== undefined ? `, client ${(clientRss / 1024).toFixed(0)} MiB, server ${((serverRss ?? 0) / 1024).toFixed(0)} MiB` : ''}${cpu ? `, cpu client ${cpu.client.toFixed(1)} s server ${cpu.server.toFixed(1)} s` : ''}\n`);
+  process.stderr.write(`  ${k}: ${wall.toFixed(2)} s${clientRss !== undefined ? `, client ${(clientRss / 1024).toFixed(0)} MiB, server ${((serverRss ?? 0) / 1024).toFixed(0)} MiB` : ''}${cpu ? `, cpu client ${cpu.client.toFixed(1)} s server ${cpu.server.toFixed(1)} s, minor faults client / server ${cpu.faults}` : ''}\n`);
   if (clientRss !== undefined) r.clientRss.push(clientRss);
   if (serverRss !== undefined) r.serverRss.push(serverRss);
 };
@@ -144,15 +149,25 @@ try {
 
     await resetHwm(serverPid);
     let c0 = await cpuOf(serverPid);
+    let f0 = await faultsOf(serverPid);
     const pub = await timedChild([node, cli, 'bundle', 'publish', REF, '--repo', url, '--json'], clientEnv(cfgA));
-    add('bundle publish', pub.wall, pub.rssKiB, await serverHwmKiB(serverPid), { client: pub.cpu, server: (await cpuOf(serverPid)) - c0 });
+    add('bundle publish', pub.wall, pub.rssKiB, await serverHwmKiB(serverPid), {
+      client: pub.cpu,
+      server: (await cpuOf(serverPid)) - c0,
+      faults: `${pub.faults} / ${(await faultsOf(serverPid)) - f0}`,
+    });
 
     const storeBDir = join(work, `client-b-${i}`);
     const cfgB = await storeConfig(`b-${i}`, storeBDir);
     await resetHwm(serverPid);
     c0 = await cpuOf(serverPid);
+    f0 = await faultsOf(serverPid);
     const pull = await timedChild([node, cli, 'bundle', 'pull', REF, '--repo', url, '--json'], clientEnv(cfgB));
-    add('bundle pull', pull.wall, pull.rssKiB, await serverHwmKiB(serverPid), { client: pull.cpu, server: (await cpuOf(serverPid)) - c0 });
+    add('bundle pull', pull.wall, pull.rssKiB, await serverHwmKiB(serverPid), {
+      client: pull.cpu,
+      server: (await cpuOf(serverPid)) - c0,
+      faults: `${pull.faults} / ${(await faultsOf(serverPid)) - f0}`,
+    });
     await rm(storeBDir, { recursive: true, force: true });
 
     const del = await fetch(new URL('v1/bundles/bench-xfer/1', url.endsWith('/') ? url : `${url}/`), { method: 'DELETE', headers: { authorization: `Bearer ${TOKEN}` } });

@@ -3,8 +3,10 @@
  * file) and pull (download resumed with Range after interruptions, verified, then moved into the local store).
  *
  * Memory stays flat whatever the blob size: uploads are a file stream piped into the socket, downloads are
- * written chunk by chunk as they arrive (a chunk counts as received only once it is on disk, so the running hash
- * always matches the partial file), and no body larger than a manifest list is ever held.
+ * read into a few reused buffers and written in batches (batch-appender.ts; bytes count as received only once
+ * they are on disk, so the running hash always matches the partial file), and no body larger than a manifest
+ * list is ever held. Over plain http the blob body bypasses Node's HTTP client (raw-get.ts), whose fresh
+ * buffer per socket read cost more CPU than hashing and writing the bytes.
  *
  * A pull writes `<store>/tmp/resume-<sha256>.partial`; it survives an interrupted run (Ctrl-C, a lost
  * connection after the retries), and the next pull of the same blob continues it. A lock file beside it keeps
@@ -17,8 +19,7 @@ import { open, readFile, rm, stat, mkdir, type FileHandle } from 'node:fs/promis
 import http, { type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import https from 'node:https';
 import { join } from 'node:path';
-import { Transform, Writable, type Readable } from 'node:stream';
-import { pipeline as streamPipeline } from 'node:stream/promises';
+import { Transform, type Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { conflict, VmforgeError } from '../errors.js';
 import { formatBundleRef, parseBundleRef, parseManifest, type BundleRef, type Manifest } from './manifest.js';
@@ -37,7 +38,8 @@ import {
   type RepoOperation,
 } from './repo-http.js';
 import type { BundleStore, ResolvedBundle } from './store.js';
-import { writevAll } from './write-all.js';
+import { BatchAppender, type WriteState } from './batch-appender.js';
+import { rawGet } from './raw-get.js';
 
 export interface TransferProgress {
   phase: 'upload' | 'download' | 'verify';
@@ -87,8 +89,15 @@ const MAX_JSON_BYTES = 32 * 1024 * 1024;
 const CONTINUE_FALLBACK_MS = 3000;
 const PROGRESS_EVERY_BYTES = 8 * 1024 * 1024;
 const READ_CHUNK = 1024 * 1024;
-/** Received bytes queued for the disk while a write is in progress. */
-const WRITE_QUEUE_BYTES = 4 * 1024 * 1024;
+
+/** A blob response, from rawGet or from Node's HTTP client. */
+interface BlobResponse {
+  status: number;
+  headers: Record<string, string | undefined>;
+  readText(limit: number): Promise<string>;
+  readBody(onData: (chunk: Buffer) => void | Promise<void>): Promise<void>;
+  close(): void;
+}
 
 export class RepoClient {
   readonly url: string;
@@ -316,39 +325,75 @@ export class RepoClient {
   /** One GET of the blob from byte `w.hashed`; appends what arrives. Connection failures throw (retryable). */
   private async downloadOnce(url: URL, fh: FileHandle, w: WriteState, expected: { sha256: string; bytes: number }, manifest: Manifest, opts: TransferOptions): Promise<void> {
     const ref = formatBundleRef(manifest);
-    const res = await this.exchange('GET', url, downloadRequestHeaders(w.hashed, expected.sha256), opts.signal);
-    const status = res.statusCode ?? 0;
-    if (status !== 200 && status !== 206 && status !== 416) {
-      throw httpError(status, await readBody(res, MAX_JSON_BYTES), { op: 'download', url: this.url, ref: manifest });
-    }
-    const d = resumeDecision({ status, headers: res.headers, have: w.hashed, expected, what: ref });
-    if (d.kind !== 'append' && d.kind !== 'restart') res.resume();
-    switch (d.kind) {
-      case 'error':
-        throw d.error;
-      case 'complete':
-        return;
-      case 'discard':
-        opts.onNotice?.(`the repository cannot continue ${ref} from byte ${w.hashed}; starting over`);
-        await restart(fh, w);
-        return;
-      case 'restart':
-        if (w.hashed > 0) {
-          opts.onNotice?.(`the repository sent all of ${ref} instead of the rest; starting over`);
-          await restart(fh, w);
-        }
-        break;
-      case 'append':
-        break;
-    }
-    let lastReport = w.hashed;
-    await appendBody(res, fh, w, expected.bytes, () => {
-      if (w.hashed - lastReport >= PROGRESS_EVERY_BYTES) {
-        lastReport = w.hashed;
-        opts.onProgress?.({ phase: 'download', bytes: w.hashed, total: expected.bytes });
+    const res = await this.getBlob(url, downloadRequestHeaders(w.hashed, expected.sha256), opts.signal);
+    try {
+      const status = res.status;
+      if (status !== 200 && status !== 206 && status !== 416) {
+        throw httpError(status, await res.readText(MAX_JSON_BYTES), { op: 'download', url: this.url, ref: manifest });
       }
-    });
-    opts.onProgress?.({ phase: 'download', bytes: w.hashed, total: expected.bytes });
+      const d = resumeDecision({ status, headers: res.headers, have: w.hashed, expected, what: ref });
+      switch (d.kind) {
+        case 'error':
+          throw d.error;
+        case 'complete':
+          return;
+        case 'discard':
+          opts.onNotice?.(`the repository cannot continue ${ref} from byte ${w.hashed}; starting over`);
+          await restart(fh, w);
+          return;
+        case 'restart':
+          if (w.hashed > 0) {
+            opts.onNotice?.(`the repository sent all of ${ref} instead of the rest; starting over`);
+            await restart(fh, w);
+          }
+          break;
+        case 'append':
+          break;
+      }
+      let lastReport = w.hashed;
+      const appender = new BatchAppender(fh, w, expected.bytes, () => {
+        if (w.hashed - lastReport >= PROGRESS_EVERY_BYTES) {
+          lastReport = w.hashed;
+          opts.onProgress?.({ phase: 'download', bytes: w.hashed, total: expected.bytes });
+        }
+      });
+      try {
+        await res.readBody((chunk) => (appender.push(chunk) ? undefined : appender.ready()));
+      } finally {
+        // What arrived before a cut is kept (the next attempt resumes after it); a write error wins over a cut.
+        await appender.finish();
+      }
+      if (w.hashed < expected.bytes) {
+        throw Object.assign(new Error(`the connection ended after byte ${w.hashed} of ${expected.bytes}`), { code: 'VMFORGE_SHORT_BODY' });
+      }
+      opts.onProgress?.({ phase: 'download', bytes: w.hashed, total: expected.bytes });
+    } finally {
+      res.close();
+    }
+  }
+
+  /**
+   * A blob GET. Over plain http the body is read by rawGet (reused buffers, see raw-get.ts); a response it does
+   * not handle (no Content-Length), and https, go through Node's HTTP client.
+   */
+  private async getBlob(url: URL, headers: Record<string, string>, signal: AbortSignal | undefined): Promise<BlobResponse> {
+    if (url.protocol === 'http:') {
+      const h: Record<string, string> = { ...headers, 'user-agent': 'vmforge' };
+      if (this.token) h.authorization = `Bearer ${this.token}`;
+      const raw = await rawGet(url, h, { signal, idleTimeoutMs: this.idleTimeoutMs });
+      if (raw.length !== undefined) return raw;
+      raw.close();
+    }
+    const res = await this.exchange('GET', url, headers, signal);
+    return {
+      status: res.statusCode ?? 0,
+      headers: res.headers as Record<string, string | undefined>,
+      readText: (limit) => readBody(res, limit),
+      readBody: async (onData) => {
+        for await (const chunk of res as AsyncIterable<Buffer>) await onData(chunk);
+      },
+      close: () => res.destroy(),
+    };
   }
 
   /** Sleeps before the next attempt, or throws `e` when `failures` attempts in a row made no progress. */
@@ -467,69 +512,11 @@ async function localCopy(store: BundleStore, m: Manifest): Promise<ResolvedBundl
   return local;
 }
 
-interface WriteState {
-  hash: Hash;
-  /** Bytes at the start of the partial file that `hash` covers (and the size the file should have). */
-  hashed: number;
-  /** Bytes received over the network in this run. */
-  fetched: number;
-  /** Set when the file was started over (its earlier bytes are gone). */
-  restarted?: boolean;
-}
-
 async function restart(fh: FileHandle, w: WriteState): Promise<void> {
   await fh.truncate(0);
   w.hash = createHash('sha256');
   w.hashed = 0;
   w.restarted = true;
-}
-
-/**
- * Appends the body to the file. Chunks queue in a Writable while earlier ones are written, so the socket is
- * read while the disk writes, and several queued chunks go out in one writev. `w.hashed` grows only once a
- * write is on disk, and the hash is rolled back when one fails, so `w` always describes bytes that are there,
- * whatever fails when. A body that ends before the blob
- * does is a retryable short read; one that runs past it is not the blob.
- */
-async function appendBody(res: IncomingMessage, fh: FileHandle, w: WriteState, total: number, onChunk: () => void): Promise<void> {
-  let inflight: Promise<void> = Promise.resolve();
-  const sink = new Writable({
-    highWaterMark: WRITE_QUEUE_BYTES,
-    writev(chunks, cb) {
-      const bufs = chunks.map((c) => c.chunk as Buffer);
-      const size = bufs.reduce((n, b) => n + b.length, 0);
-      if (w.hashed + size > total) {
-        cb(new VmforgeError('DIGEST_MISMATCH', `the repository sent more than the ${total} bytes the manifest names`));
-        return;
-      }
-      // The file is opened for appending: the write lands at its end, which is `w.hashed`. The chunks are hashed
-      // while the write runs; if it fails, the hash goes back to the copy taken before them.
-      const before = w.hash.copy();
-      const write = writevAll(fh, bufs);
-      for (const b of bufs) w.hash.update(b);
-      inflight = write.then(
-        () => {
-          w.hashed += size;
-          w.fetched += size;
-          onChunk();
-        },
-        (e: unknown) => {
-          w.hash = before;
-          throw e;
-        },
-      );
-      inflight.then(() => cb(), cb);
-    },
-  });
-  try {
-    await streamPipeline(res, sink);
-  } finally {
-    // A write still running when the pipeline failed must land (and be hashed) before the caller looks at the file.
-    await inflight.catch(() => undefined);
-  }
-  if (w.hashed < total) {
-    throw Object.assign(new Error(`the connection ended after byte ${w.hashed} of ${total}`), { code: 'VMFORGE_SHORT_BODY' });
-  }
 }
 
 async function fileSha256(path: string): Promise<string> {

@@ -56,6 +56,8 @@ export interface VerifyResult {
 
 /** Bytes gathered per disk write in stageBlob: few syscalls, and a fixed amount of memory per upload. */
 const STAGE_BATCH_BYTES = 4 * 1024 * 1024;
+/** stageBlob starts a background fdatasync this often, so the final fsync does not write back the whole blob. */
+const STAGE_SYNC_EVERY_BYTES = 256 * 1024 * 1024;
 
 export const BOOTSTRAP_HINT = 'create one with: vmforge bundle bootstrap debian';
 
@@ -90,6 +92,8 @@ export class BundleStore {
     let inflight: Promise<void> | undefined;
     let busy = false;
     let failure: unknown;
+    let syncing: Promise<void> | undefined;
+    let syncedAt = 0;
     const startWrite = () => {
       const bufs = batch;
       const n = batchBytes;
@@ -100,6 +104,13 @@ export class BundleStore {
         () => {
           written += n;
           busy = false;
+          if (!syncing && written - syncedAt >= STAGE_SYNC_EVERY_BYTES) {
+            syncedAt = written;
+            syncing = fh.datasync().then(
+              () => void (syncing = undefined),
+              (e: unknown) => void (failure ??= e),
+            );
+          }
         },
         (e: unknown) => {
           failure ??= e;
@@ -122,11 +133,13 @@ export class BundleStore {
       if (failure) throw failure;
       if (batchBytes) startWrite();
       await inflight;
+      await syncing;
       if (failure) throw failure;
       await fh.sync();
     } catch (e) {
       source.destroy();
       await inflight;
+      await syncing;
       await fh.close().catch(() => undefined);
       await rm(tempPath, { force: true });
       if ((e as NodeJS.ErrnoException).code === 'ENOSPC') {
