@@ -4,7 +4,7 @@
  * again.
  */
 import { rm } from 'node:fs/promises';
-import { notFound } from '../errors.js';
+import { notFound, VmforgeError } from '../errors.js';
 import type { EventSink } from '../pipeline/events.js';
 import { parseFault } from '../pipeline/fault.js';
 import { runPipeline, type Step, type StepTiming } from '../pipeline/pipeline.js';
@@ -20,6 +20,8 @@ import { loggedSink } from './log.js';
 
 export interface DestroyResult {
   name: string;
+  dryRun?: boolean;
+  steps?: { id: string; title: string }[];
   removed: { domain: boolean; disk: string | null };
   keptDisk?: string;
   timings: StepTiming[];
@@ -30,6 +32,8 @@ export interface DestroyOptions {
   signal?: AbortSignal;
   /** Leave the disk image in place (everything else goes). */
   keepDisk?: boolean;
+  /** List the steps; change nothing. */
+  dryRun?: boolean;
 }
 
 export async function destroyVm(ctx: AppContext, name: string, opts: DestroyOptions = {}): Promise<DestroyResult> {
@@ -37,7 +41,7 @@ export async function destroyVm(ctx: AppContext, name: string, opts: DestroyOpti
   const signal = opts.signal ?? new AbortController().signal;
   await ctx.hypervisor.ping();
   // A build that died half-way is undone by its own journal first (under the host lock).
-  await withHostLock(ctx, { emit, signal }, async () => {});
+  if (!opts.dryRun) await withHostLock(ctx, { emit, signal }, async () => {});
   const row = await ctx.vms.get(name);
   if (!row) {
     const hint = (await ctx.hypervisor.exists(name).catch(() => false))
@@ -45,7 +49,6 @@ export async function destroyVm(ctx: AppContext, name: string, opts: DestroyOpti
       : "list VMs with 'vmforge vm list'";
     throw notFound(`no VM named '${name}' in the inventory`, hint);
   }
-  await ctx.vms.setStatus(name, 'destroying');
   const undo = undoRegistry(ctx);
   const domainExisted = await ctx.hypervisor.exists(row.domain_name);
   const mountDir = `${ctx.config.runDir}/mnt/${name}`;
@@ -76,6 +79,8 @@ export async function destroyVm(ctx: AppContext, name: string, opts: DestroyOpti
     { id: 'lease.release', title: 'Release the address lease', run: () => undo['lease.release']({ kind: 'lease.release', vm: name }) },
     { id: 'inventory.forget', title: 'Forget the VM', run: () => ctx.vms.remove(name) },
   ];
+  if (opts.dryRun) return { name, dryRun: true, steps: steps.map((x) => ({ id: x.id, title: x.title })), removed: { domain: false, disk: null }, timings: [] };
+  await ctx.vms.setStatus(name, 'destroying');
   const jobId = await ctx.jobs.start('destroy', name);
   const timings = await runPipeline({
     steps,
@@ -86,6 +91,12 @@ export async function destroyVm(ctx: AppContext, name: string, opts: DestroyOpti
     emit,
     signal,
     fault: parseFault(process.env.VMFORGE_FAULT),
+  }).catch((e: unknown) => {
+    // Every step is idempotent: running destroy again finishes what this run did not.
+    if (!(e instanceof VmforgeError) || e.hint) throw e;
+    const again = new VmforgeError(e.code, e.message, { hint: `the VM is marked 'destroying'; run 'vmforge vm destroy ${name}' again to finish`, cause: e });
+    again.undoErrors = e.undoErrors;
+    throw again;
   });
   return { name, removed: { domain: domainExisted, disk: opts.keepDisk ? null : row.disk_path }, ...(opts.keepDisk ? { keptDisk: row.disk_path } : {}), timings };
 }

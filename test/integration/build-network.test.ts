@@ -151,6 +151,36 @@ describe('vm build --network', () => {
     expect(await bind.dig('-x', '10.88.0.10')).toEqual([]);
   });
 
+  it('a destroy failing before or after any of its steps leaves nothing once it is run again', async () => {
+    const probe = uniqueName('vmfdf');
+    expect((await cli(['vm', 'build', probe, '--bundle', bundle, '--network', 'lab', ...base])).exitCode).toBe(0);
+    const dry = await cli(['vm', 'destroy', probe, '--dry-run', '--json']);
+    expect(dry.exitCode, dry.stderr).toBe(0);
+    const steps = result<{ steps: { id: string }[] }>(dry.stdout).steps.map((x) => x.id);
+    expect(steps).toEqual(expect.arrayContaining(['domain.undefine', 'disk.remove', 'dns.unregister', 'dhcp.release', 'lease.release', 'inventory.forget']));
+    expect(await identityLeft(probe, 'lab')).not.toEqual([]); // the dry run removed nothing
+    const report: string[] = [];
+    let name = probe;
+    for (const [i, fault] of [...steps.map((x) => `before:${x}`), ...steps.map((x) => `after:${x}`)].entries()) {
+      if (i > 0) {
+        name = uniqueName('vmfdf');
+        const b = await cli(['vm', 'build', name, '--bundle', bundle, '--network', 'lab', ...base]);
+        expect(b.exitCode, b.stderr).toBe(0);
+      }
+      const d = await cli(['vm', 'destroy', name], { VMFORGE_FAULT: fault });
+      expect(d.exitCode, `${fault}: ${d.stderr}`).not.toBe(0);
+      expect(d.stderr).toContain(`run 'vmforge vm destroy ${name}' again`);
+      const again = await cli(['vm', 'destroy', name]);
+      // After the last step the VM is gone already: the second run finds nothing to do.
+      if (fault === 'after:inventory.forget') expect(again.exitCode).toBe(4);
+      else expect(again.exitCode, `${fault}: ${again.stderr}`).toBe(0);
+      const left = [...(await leftovers(env, name)), ...(await identityLeft(name, 'lab'))];
+      if (left.length) report.push(`${fault}: ${left.join(', ')}`);
+    }
+    console.log(`destroy: ${steps.length} steps, ${steps.length * 2} faults injected`);
+    expect(report).toEqual([]);
+  });
+
   it('20 builds started at once get 20 different addresses and MACs; an exhausted pool is named', async () => {
     const names = Array.from({ length: 20 }, (_, i) => `vmfpar-${process.pid % 1000}-${i}`);
     const runs = await Promise.all(names.map((n) => cli(['vm', 'build', n, '--bundle', bundle, '--network', 'lab', ...base])));

@@ -35,6 +35,7 @@ export function registerVmCommands(program: Command): void {
     .option('--no-autostart', 'do not mark the domain to start with the host')
     .option('--wait', 'wait until the guest shows its login prompt on the serial console')
     .option('--wait-timeout <seconds>', 'how long --wait waits (default from config: 300)')
+    .option('--clone <strategy>', "disk from the bundle's golden image: auto, qcow2 (overlay), reflink, or off (cold build) (default from config storage.clone: auto)")
     .option('--dry-run', 'print the plan and the domain XML; change nothing')
     .option('--json', 'machine-readable output: JSON lines of progress events, then the result')
     .addHelpText(
@@ -42,6 +43,7 @@ export function registerVmCommands(program: Command): void {
       `
 Examples:
   vmforge vm build web1 --bundle debian-bookworm
+  vmforge vm build web4 --bundle debian-bookworm --clone qcow2   # overlay on the golden image (made once)
   vmforge vm build db1 --bundle debian-bookworm --cpus 2 --memory 4G --disk 20G --fs xfs \\
       --ip 10.20.0.15/24 --gateway 10.20.0.1 --dns 10.20.0.1 --bridge br0 --wait
   vmforge vm build test1 --bundle debian-bookworm --dry-run
@@ -87,6 +89,7 @@ entry, DNS records, inventory).`,
               waitTimeoutSeconds: opts.waitTimeout === undefined ? undefined : Number(opts.waitTimeout),
               rootPasswordFile: opts.rootPasswordFile as string | undefined,
               sshKeyFiles: opts.sshKey as string[] | undefined,
+              clone: opts.clone as string | undefined,
               emit: (e) => r.event(e),
               signal,
             },
@@ -159,17 +162,22 @@ entry, DNS records, inventory).`,
     .description('stop and undefine the domain, remove its disk and console log, and forget the VM')
     .argument('<name>', 'VM name')
     .option('--keep-disk', 'keep the disk image (everything else is removed)')
+    .option('--dry-run', 'list what would be removed; change nothing')
     .option('--json', 'JSON lines of progress events, then the result')
     .addHelpText('after', '\nExamples:\n  vmforge vm destroy web1\n  vmforge vm destroy web1 --keep-disk\n\nRemoves the domain, disk, console log, DNS records and DHCP entry the build made, and releases\nthe address and MAC. Idempotent: a half-built or half-destroyed VM is cleaned up as far as it exists.')
-    .action(async (name: string, opts: { keepDisk?: boolean }, cmd: Command) => {
+    .action(async (name: string, opts: { keepDisk?: boolean; dryRun?: boolean }, cmd: Command) => {
       const r = rendererFor(cmd);
       const { signal, dispose } = interruptSignal();
       try {
         await withContext(cmd, async (ctx) => {
           const { destroyVm } = await import('../../app/destroy.js');
-          const res = await destroyVm(ctx, name, { emit: (e) => r.event(e), signal, keepDisk: Boolean(opts.keepDisk) });
-          r.result(res, () => `VM ${name} destroyed${res.keptDisk ? `; disk kept at ${res.keptDisk}` : ''}`);
-        });
+          const res = await destroyVm(ctx, name, { emit: (e) => r.event(e), signal, keepDisk: Boolean(opts.keepDisk), dryRun: Boolean(opts.dryRun) });
+          r.result(res, () =>
+            res.dryRun
+              ? `Destroying ${name} would (dry run: nothing was changed):\n${(res.steps ?? []).map((x, i) => `  ${String(i + 1).padStart(2)}. ${x.title}`).join('\n')}`
+              : `VM ${name} destroyed${res.keptDisk ? `; disk kept at ${res.keptDisk}` : ''}`,
+          );
+        }, { readOnly: Boolean(opts.dryRun) });
       } finally {
         dispose();
       }
