@@ -11,7 +11,7 @@ APT_PACKAGES=(
   e2fsprogs xfsprogs dosfstools fdisk util-linux mount
   grub-pc-bin grub2-common
   acl attr libxml2-utils openssl iproute2 iputils-ping ca-certificates
-  bind9-dnsutils bind9 dnsmasq-base
+  bind9-dnsutils bind9 dnsmasq-base xorriso openssh-client parted
 )
 
 if [ "$(id -u)" -ne 0 ]; then

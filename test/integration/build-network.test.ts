@@ -32,8 +32,11 @@ async function cli(args: string[], extraEnv: Record<string, string> = {}): Promi
     reject: false,
     timeout: 600_000,
   });
+  outputs.push(String(r.stdout), String(r.stderr));
   return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
 }
+/** Everything every CLI run printed: the TSIG secret must appear in none of it. */
+const outputs: string[] = [];
 
 function result<T>(stdout: string): T {
   return (JSON.parse(stdout.trim().split('\n').at(-1) as string) as { result: T }).result;
@@ -108,6 +111,23 @@ describe('vm build --network', () => {
     const taken = await cli(['vm', 'build', uniqueName('vmfnet'), '--bundle', bundle, '--network', 'lab', '--ip', '10.88.0.42', ...base]);
     expect(taken.exitCode).toBe(5);
     expect(taken.stderr).toContain(`10.88.0.42 is already leased to VM ${name}`);
+    // Addresses the pool cannot give, a network that does not exist, a malformed MAC: refused, nothing made.
+    const bad: [string[], number, RegExp][] = [
+      [['--network', 'lab', '--ip', '10.99.0.5'], 2, /network 'lab': 10\.99\.0\.5 is outside the network 10\.88\.0\.0\/24/],
+      [['--network', 'lab', '--ip', '10.88.0.255'], 2, /network 'lab': 10\.88\.0\.255 is the broadcast address/],
+      [['--network', 'lab', '--ip', '10.88.0.1'], 2, /network 'lab': 10\.88\.0\.1 is the gateway/],
+      [['--network', 'nosuch'], 4, /network 'nosuch'/],
+      [['--network', 'lab', '--mac', '52:54:00:zz:00:01'], 2, /MAC/],
+      [['--network', 'lab', '--gateway', '10.88.0.1'], 2, /come from the network/],
+    ];
+    for (const [args, code, msg] of bad) {
+      const other = uniqueName('vmfbad');
+      const b = await cli(['vm', 'build', other, '--bundle', bundle, ...args, ...base]);
+      expect(b.exitCode, `${args.join(' ')}: ${b.stderr}`).toBe(code);
+      expect(b.stderr).toMatch(msg);
+      expect(await leftovers(env, other)).toEqual([]);
+      expect(await identityLeft(other, 'lab')).toEqual([]);
+    }
     const d = await cli(['vm', 'destroy', name, '--keep-disk']);
     expect(d.exitCode, d.stderr).toBe(0);
     expect(existsSync(join(env.config.storage.dir, `${name}.img`))).toBe(true);
@@ -151,7 +171,7 @@ describe('vm build --network', () => {
     expect(await bind.dig('-x', '10.88.0.10')).toEqual([]);
   });
 
-  it('a destroy failing before or after any of its steps leaves nothing once it is run again', async () => {
+  it('a destroy failing before or after any of its steps leaves nothing once it is run again', { timeout: 900_000 }, async () => {
     const probe = uniqueName('vmfdf');
     expect((await cli(['vm', 'build', probe, '--bundle', bundle, '--network', 'lab', ...base])).exitCode).toBe(0);
     const dry = await cli(['vm', 'destroy', probe, '--dry-run', '--json']);
@@ -206,4 +226,13 @@ describe('vm build --network', () => {
     expect(await leases('lab')).toEqual([]);
     expect(await readdir(hostsDir)).toEqual([]);
   }, 900_000);
+
+  it('never prints the TSIG secret, nor writes it to the operations log', async () => {
+    expect(outputs.length).toBeGreaterThan(50);
+    const logDir = join(env.config.stateDir, 'log');
+    const logs = await Promise.all((await readdir(logDir)).map((f) => readFile(join(logDir, f), 'utf8')));
+    expect(logs.join('').length).toBeGreaterThan(0);
+    const leaks = [...outputs, ...logs].filter((t) => t.includes(bind.secret));
+    expect(leaks).toEqual([]);
+  });
 });

@@ -82,6 +82,38 @@ describe('buildDomainXml goldens', () => {
   }
 });
 
+describe('cloud-init seed CD-ROM', () => {
+  const seed = '/var/lib/vmforge/vms/web1/seed.iso';
+
+  it('is a read-only SATA CD-ROM after the disk (golden)', () => {
+    const xml = buildDomainXml(domainModelFor({ ...base, cdromPath: seed }));
+    matchGolden('kvm-cloud-init-seed.xml', xml);
+    expect(xml).toContain(
+      `    <disk type='file' device='cdrom'>\n      <driver name='qemu' type='raw'/>\n      <source file='${seed}'/>\n` +
+        "      <target dev='sda' bus='sata'/>\n      <readonly/>\n    </disk>\n",
+    );
+    // Cleanup after a failed build finds the seed with the disk.
+    expect(readDomainFacts(xml).diskSources).toEqual([base.diskPath, seed]);
+  });
+
+  it('is refused under Xen and when it is not a read-only raw file on SATA/SCSI', () => {
+    expect(() => domainModelFor({ ...base, hypervisor: 'xen', mac: '00:16:3e:12:34:56', cdromPath: seed })).toThrow(VmforgeError);
+    const model = () => domainModelFor({ ...base, cdromPath: seed });
+    const bad: Array<(m: DomainModel) => void> = [
+      (m) => (m.disks[1]!.bus = 'virtio'),
+      (m) => (m.disks[1]!.readonly = false),
+      (m) => (m.disks[1]!.format = 'qcow2'),
+      (m) => (m.disks[1]!.target = 'vdb'),
+      (m) => (m.disks[1]!.target = 'vda'),
+    ];
+    for (const mutate of bad) {
+      const m = model();
+      mutate(m);
+      expect(() => buildDomainXml(m)).toThrow(VmforgeError);
+    }
+  });
+});
+
 describe('domainModelFor', () => {
   it('passes the host CPU through under KVM only', () => {
     expect(domainModelFor(base).cpu).toEqual({ mode: 'host-passthrough' });

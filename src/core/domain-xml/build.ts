@@ -109,7 +109,7 @@ function diskElement(d: DiskDevice): XmlElement {
   const type = d.sourceType ?? 'file';
   return el(
     'disk',
-    { type, device: 'disk' },
+    { type, device: d.device ?? 'disk' },
     el('driver', { name: d.driver ?? 'qemu', type: d.format, cache: d.cache, discard: d.discard, io: d.io }),
     el('source', type === 'block' ? { dev: d.sourceFile } : { file: d.sourceFile }),
     el('target', { dev: d.target, bus: d.bus }),
@@ -212,6 +212,15 @@ export function validateDomainModel(m: DomainModel): void {
     // A partition target (xvda1) exists only on the xen bus; partitionTarget implies the xvd prefix.
     if (d.target.startsWith('xvd') !== (d.bus === 'xen')) {
       throw bad('disk target', `${d.target} does not match bus '${d.bus}'`, d.bus === 'xen' ? "Xen disks are named 'xvdX'" : "virtio disks are named 'vdX'");
+    }
+    if (d.device === 'cdrom') {
+      if (d.bus !== 'sata' && d.bus !== 'scsi') throw bad('cdrom bus', `'${d.bus}' cannot carry a CD-ROM`, "use bus 'sata' (sdX)");
+      if ((d.sourceType ?? 'file') !== 'file' || d.format !== 'raw' || d.readonly !== true) {
+        throw bad('cdrom', `${d.target} must be a read-only raw image file`);
+      }
+    }
+    if (d.bus === 'sata' || d.bus === 'scsi') {
+      if (!d.target.startsWith('sd')) throw bad('disk target', `${d.target} does not match bus '${d.bus}'`, "SATA and SCSI disks are named 'sdX'");
     }
     if (d.driver === 'phy' && (d.sourceType !== 'block' || d.format !== 'raw')) {
       throw bad('disk driver', "'phy' takes a raw block device only", "use driver 'qemu' for image files");

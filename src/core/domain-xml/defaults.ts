@@ -76,6 +76,11 @@ export interface DomainInput {
   machine?: string;
   /** Default: QEMU's own (writeback). 'none' is faster on real disks but fails on tmpfs. */
   diskCache?: DiskCache;
+  /**
+   * A read-only raw image attached as a SATA CD-ROM (sda): the cloud-init NoCloud seed. KVM/QEMU only. The
+   * boot order is unaffected: the domain boots from its hard disk.
+   */
+  cdromPath?: string;
   /** Pass guest TRIM through to the image so deleted blocks shrink it; default true. */
   discard?: boolean;
   /** Default: host-passthrough under KVM, the QEMU default model under TCG. */
@@ -115,7 +120,7 @@ function qemuDomainModel(input: DomainInput): DomainModel {
     onPoweroff: 'destroy',
     onReboot: 'restart',
     onCrash: 'destroy',
-    disks: [disk(input, input.diskPath, input.diskFormat, 'vda', 'virtio')],
+    disks: [disk(input, input.diskPath, input.diskFormat, 'vda', 'virtio'), ...cdromsFor(input)],
     interfaces: interfacesFor(input.nic, input.mac, false),
     serial: { ...(input.serialSocketPath === undefined ? {} : { socketPath: input.serialSocketPath }), logFile: input.serialLogPath, logAppend: false },
     usb: false,
@@ -154,6 +159,9 @@ function xenDomainModel(input: DomainInput): DomainModel {
   const layout = input.diskLayout ?? { kind: 'whole-disk' };
   if (layout.kind === 'partitions' && !pv) {
     throw invalidInput('an HVM guest boots through its firmware, which needs a disk with a partition table', "use the whole-disk layout for Xen HVM, or a PV boot ('pygrub' or 'kernel')");
+  }
+  if (input.cdromPath !== undefined) {
+    throw invalidInput('a CD-ROM (the cloud-init seed) is modelled for KVM/QEMU only', 'build Xen guests without --cloud-init');
   }
   if (input.serialSocketPath !== undefined) {
     throw invalidInput('a console on a UNIX socket is a QEMU feature', 'under Xen use `virsh console` (or `xl console`) on the pty');
@@ -232,6 +240,12 @@ function disk(input: DomainInput, path: string, format: DiskFormat, target: stri
     ...(input.diskCache === undefined ? {} : { cache: input.diskCache }),
     ...(input.discard === false ? {} : { discard: 'unmap' as const }),
   };
+}
+
+/** SATA, not virtio: virtio has no CD-ROM device, and every guest kernel has AHCI and sr_mod. */
+function cdromsFor(input: DomainInput): DiskDevice[] {
+  if (input.cdromPath === undefined) return [];
+  return [{ device: 'cdrom', sourceFile: input.cdromPath, format: 'raw', target: 'sda', bus: 'sata', readonly: true }];
 }
 
 /** Under Xen: no model (PV netfront), and bridges plugged by Xen's own hotplug script as libxl expects. */

@@ -90,6 +90,8 @@ export type DiskCache = 'default' | 'none' | 'writethrough' | 'writeback' | 'dir
 export type DiskSourceType = 'file' | 'block';
 
 export interface DiskDevice {
+  /** Default 'disk'. A 'cdrom' is a read-only raw image file on a SATA or SCSI bus (the cloud-init seed). */
+  device?: 'disk' | 'cdrom';
   /** The image file, or the device node when `sourceType` is 'block'. */
   sourceFile: string;
   /** Default 'file'. */
