@@ -39,6 +39,9 @@ import type { AppContext } from './context.js';
 import { withHostLock } from './mutating.js';
 import { undoRegistry } from './undo-executors.js';
 import { loggedSink } from './log.js';
+import { chooseCloneStrategy, parseCloneSetting } from './clone-choice.js';
+import { warmStepImplementations, type WarmState } from './clone-steps.js';
+import { goldenKey } from '../core/plan/golden-plan.js';
 
 export interface BuildOptions {
   dryRun?: boolean;
@@ -49,6 +52,8 @@ export interface BuildOptions {
   sshKeyFiles?: string[] | undefined;
   emit?: EventSink;
   signal?: AbortSignal;
+  /** --clone: auto | qcow2 | reflink | off (default: config storage.clone). */
+  clone?: string | undefined;
 }
 
 export type BuildResult =
@@ -72,7 +77,7 @@ export type BuildResult =
 /** Host programs the cold build runs; checked before anything is created. */
 export const BUILD_TOOLS = ['virsh', 'losetup', 'mkswap', 'mount', 'umount', 'tar', 'grub-mkimage'] as const;
 
-interface BuildState {
+interface BuildState extends WarmState {
   lease?: Lease;
   dnsAdded?: DnsRecord[];
   attached?: AttachedPartitions;
@@ -90,6 +95,7 @@ export async function buildVm(ctx: AppContext, req: BuildRequest, opts: BuildOpt
   if (opts.wait && !spec0.start) throw invalidInput('--wait needs the VM to start; drop --no-start');
   const rootPasswordHash = opts.rootPasswordFile ? await readPasswordHash(ctx, opts.rootPasswordFile, Boolean(opts.dryRun)) : undefined;
   const sshKeys = await readSshKeys(opts.sshKeyFiles ?? []);
+  const cloneSetting = parseCloneSetting(opts.clone ?? ctx.config.storage.clone);
 
   // Not in the local store: pulled from the configured repository first (a dry run only reads its manifest).
   const bundle = await resolveOrPull(ctx, spec0.bundle, emit, { dryRun: Boolean(opts.dryRun), signal });
@@ -171,6 +177,12 @@ export async function buildVm(ctx: AppContext, req: BuildRequest, opts: BuildOpt
     },
     ...(guestDomain ? { guestDomain } : {}),
   };
+  const { strategy: cloneStrategy, skipped } = await chooseCloneStrategy(ctx, cloneSetting);
+  for (const why of skipped) emit({ type: 'step.info', step: 'plan', message: `clone strategy skipped: ${why}` });
+  if (cloneStrategy) {
+    facts.clone = { strategy: cloneStrategy, goldenKey: goldenKey({ bundleSha256: bundle.manifest.sha256, fs: spec.fs }) };
+    if (!opts.dryRun) await requireTools(spec.fs === 'xfs' ? ['xfs_admin', 'xfs_growfs'] : ['e2fsck', 'resize2fs', 'tune2fs']);
+  }
   const plan = planBuild(spec, Boolean(opts.wait), facts);
   if (opts.dryRun) return { dryRun: true, name: spec.name, planText: describePlan(plan), domainXml: plan.domainXml, plan };
 
@@ -186,8 +198,15 @@ export async function buildVm(ctx: AppContext, req: BuildRequest, opts: BuildOpt
     },
     pickMac: (inUse: ReadonlySet<string>) => (inUse.has(mac) ? pickMac(macPrefix, [...inUse, ...otherMacs], (n) => randomBytes(n)) : mac),
   };
-  const impl = stepImplementations(ctx, cur, bundle.blobPath, { rootPasswordHash, sshKeys }, waitTimeoutS);
-  const steps: Step<BuildState>[] = plan.steps.map((s) => ({ id: s.id, title: s.title, run: impl[s.id] }));
+  const impl = {
+    ...stepImplementations(ctx, cur, bundle.blobPath, { rootPasswordHash, sshKeys }, waitTimeoutS),
+    ...(plan.clone ? warmStepImplementations(ctx, cur, bundle.blobPath) : {}),
+  };
+  const steps: Step<BuildState>[] = plan.steps.map((s) => {
+    const run = impl[s.id];
+    if (!run) throw new VmforgeError('INTERNAL', `no implementation for build step ${s.id}`);
+    return { id: s.id, title: s.title, run };
+  });
   const jobId = await ctx.jobs.start('build', spec.name);
   const state: BuildState = {};
   const timings = await runPipeline({
@@ -230,7 +249,7 @@ function stepImplementations(
   blobPath: string,
   { rootPasswordHash, sshKeys }: { rootPasswordHash: string | undefined; sshKeys: string[] },
   waitTimeoutS: number,
-): Record<BuildStepId, Step<BuildState>['run']> {
+): Partial<Record<BuildStepId, Step<BuildState>['run']>> {
   // Paths and the step list never change with the lease; address, MAC and domain XML are read from cur.plan.
   const { paths } = cur.plan;
   const runner = ctx.runner;

@@ -5,6 +5,8 @@ import { readDomainFacts } from '../core/domain-xml/facts.js';
 import { VmforgeError } from '../errors.js';
 import { detachWholeWithPartx, loopsBackingFile } from '../exec/tools/loop.js';
 import { umount } from '../exec/tools/mount.js';
+import { recoverFuseExport } from '../exec/tools/qsd-fuse.js';
+import { fuseExportDaemonPids } from '../exec/tools/qsd-find.js';
 import { VirshHypervisor } from '../exec/libvirt/hypervisor.js';
 import type { AppContext } from './context.js';
 import { dhcpReservationsFor } from './dhcp.js';
@@ -28,6 +30,11 @@ export function undoRegistry(ctx: Pick<AppContext, 'runner' | 'hypervisor' | 'vm
     },
     'mount.umount': async (r) => {
       await umount(ctx.runner, r.target);
+    },
+    'fuse.unexport': async (r) => {
+      const pids = await fuseExportDaemonPids(r.exportPath);
+      // No daemon left: still unmount a stale mount and remove the export file.
+      for (const pid of pids.length ? pids : [0]) await recoverFuseExport(ctx.runner, { exportPath: r.exportPath, qcow2Path: r.qcow2Path, pid });
     },
     'domain.remove': async (r) => {
       const hv = r.uri === ctx.config.libvirt.uri ? ctx.hypervisor : new VirshHypervisor(ctx.runner, r.uri);

@@ -10,6 +10,7 @@ import { registerVmCommands } from './commands/vm.js';
 import { registerNetworkCommands } from './commands/network.js';
 import { registerRecoverCommand } from './commands/recover.js';
 import { registerRepoCommands } from './commands/repo.js';
+import { registerCacheCommands } from './commands/cache.js';
 import { VERSION } from '../version.js';
 
 export function makeProgram(): Command {
@@ -35,6 +36,7 @@ Docs: README.md and docs/ in the source tree.`,
   registerBundleCommands(program);
   registerRecoverCommand(program);
   registerRepoCommands(program);
+  registerCacheCommands(program);
   // Program options are parsed only before the subcommand, so a subcommand can own '--version' (bundle
   // create); every leaf command accepts --config itself so it can be given anywhere.
   program.enablePositionalOptions();

@@ -24,6 +24,11 @@ export const configSchema = z
         dir: z.string().startsWith('/', 'an absolute path').optional(),
         /** How partitions of a disk file are reached: per-partition loop devices, or partx on a whole-disk loop. */
         partitionAccess: z.enum(['loop-offset', 'partx']).default('loop-offset'),
+        /**
+         * How `vm build` makes the disk: a clone of the bundle's golden image (qcow2 overlay or reflink copy), or
+         * 'off' for the cold path. 'auto' takes the first of qcow2, reflink, off that this host supports.
+         */
+        clone: z.enum(['auto', 'qcow2', 'reflink', 'off']).default('auto'),
       })
       .strict()
       .default({}),

@@ -17,6 +17,11 @@ export type UndoRecord =
   | { kind: 'dir.remove'; path: string }
   | { kind: 'loop.detach-backing'; backingFile: string }
   | { kind: 'mount.umount'; target: string }
+  /**
+   * A qemu-storage-daemon FUSE export of a qcow2 image. Journaled before the daemon starts, so it holds no pid:
+   * the executor finds the daemon by the mountpoint in its command line.
+   */
+  | { kind: 'fuse.unexport'; exportPath: string; qcow2Path: string }
   /** Only the domain with this UUID: a same-named domain someone else defined is left alone. */
   | { kind: 'domain.remove'; name: string; uri: string; uuid: string }
   | { kind: 'inventory.forget'; name: string }
@@ -41,6 +46,8 @@ export function describeUndo(r: UndoRecord): string {
       return `detach loop devices of ${r.backingFile}`;
     case 'mount.umount':
       return `unmount ${r.target}`;
+    case 'fuse.unexport':
+      return `stop the FUSE export ${r.exportPath} of ${r.qcow2Path}`;
     case 'domain.remove':
       return `stop and undefine domain ${r.name}`;
     case 'inventory.forget':

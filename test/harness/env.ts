@@ -15,6 +15,7 @@ import { parseConfig } from '../../src/config/load.js';
 import { pidAlive } from '../../src/exec/pid.js';
 import type { Config } from '../../src/config/schema.js';
 import { ExecaRunner } from '../../src/exec/runner.js';
+import { fuseDaemonsUnder } from '../../src/exec/tools/qsd-find.js';
 
 export const REPO = resolve(import.meta.dirname, '../..');
 /** Where the debootstrapped template bundle is kept between runs (keyed by its inputs inside the store). */
@@ -114,7 +115,7 @@ export async function makeTestEnv(extraYaml = ''): Promise<TestEnv> {
   const dir = await mkdtemp('/var/tmp/vmforge-test-');
   // QEMU runs unprivileged and must traverse to the disk: mkdtemp's 0700 would stop it.
   await chmod(dir, 0o755);
-  const yaml = `stateDir: ${dir}/state\nbundles:\n  dir: ${TEMPLATE_CACHE}\n${extraYaml}`;
+  const yaml = `stateDir: ${dir}/state\nbundles:\n  dir: ${TEMPLATE_CACHE}\n${withCloneSetting(extraYaml)}`;
   const configPath = join(dir, 'config.yaml');
   await writeFile(configPath, yaml);
   const config = parseConfig(yaml, configPath);
@@ -137,6 +138,16 @@ export async function makeTestEnv(extraYaml = ''): Promise<TestEnv> {
   };
 }
 
+/**
+ * Tests written for the cold path keep it: `storage.clone: off` unless the test's YAML sets a clone strategy
+ * (the config default is 'auto', which would take the warm path wherever qcow2 works).
+ */
+function withCloneSetting(extraYaml: string): string {
+  if (/^\s+clone:/m.test(extraYaml)) return extraYaml;
+  if (/^storage:\s*$/m.test(extraYaml)) return extraYaml.replace(/^storage:\s*$/m, 'storage:\n  clone: off');
+  return `storage:\n  clone: off\n${extraYaml}`;
+}
+
 /** Everything a VM could leave on the host, as seen from the outside (not through vmforge's own state). */
 export async function leftovers(env: TestEnv, name: string): Promise<string[]> {
   const found: string[] = [];
@@ -149,7 +160,9 @@ export async function leftovers(env: TestEnv, name: string): Promise<string[]> {
     const mp = line.split(' ')[4];
     if (mp?.startsWith(state)) found.push(`mount ${mp}`);
   }
-  for (const d of [env.config.storage.dir, env.config.consoleDir, join(env.config.runDir, 'mnt')]) {
+  // FUSE exports (qemu-storage-daemon) of the VM's overlay, and any daemon still serving something of this env.
+  for (const d of await fuseDaemonsUnder(state)) found.push(`qemu-storage-daemon ${d.pid}: ${d.argv.join(' ')}`);
+  for (const d of [env.config.storage.dir, env.config.consoleDir, join(env.config.runDir, 'mnt'), join(env.config.runDir, 'export')]) {
     for (const f of await readdir(d).catch(() => [] as string[])) if (f.startsWith(name)) found.push(`file ${join(d, f)}`);
   }
   const dom = await execa('virsh', ['-q', '-c', env.config.libvirt.uri, 'dominfo', name], { reject: false });

@@ -35,6 +35,7 @@ export function registerVmCommands(program: Command): void {
     .option('--no-autostart', 'do not mark the domain to start with the host')
     .option('--wait', 'wait until the guest shows its login prompt on the serial console')
     .option('--wait-timeout <seconds>', 'how long --wait waits (default from config: 300)')
+    .option('--clone <strategy>', "disk from the bundle's golden image: auto, qcow2 (overlay), reflink, or off (cold build) (default from config storage.clone: auto)")
     .option('--dry-run', 'print the plan and the domain XML; change nothing')
     .option('--json', 'machine-readable output: JSON lines of progress events, then the result')
     .addHelpText(
@@ -42,6 +43,7 @@ export function registerVmCommands(program: Command): void {
       `
 Examples:
   vmforge vm build web1 --bundle debian-bookworm
+  vmforge vm build web4 --bundle debian-bookworm --clone qcow2   # overlay on the golden image (made once)
   vmforge vm build db1 --bundle debian-bookworm --cpus 2 --memory 4G --disk 20G --fs xfs \\
       --ip 10.20.0.15/24 --gateway 10.20.0.1 --dns 10.20.0.1 --bridge br0 --wait
   vmforge vm build test1 --bundle debian-bookworm --dry-run
@@ -87,6 +89,7 @@ entry, DNS records, inventory).`,
               waitTimeoutSeconds: opts.waitTimeout === undefined ? undefined : Number(opts.waitTimeout),
               rootPasswordFile: opts.rootPasswordFile as string | undefined,
               sshKeyFiles: opts.sshKey as string[] | undefined,
+              clone: opts.clone as string | undefined,
               emit: (e) => r.event(e),
               signal,
             },

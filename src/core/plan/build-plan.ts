@@ -13,6 +13,7 @@ import type { HypervisorType, NicAttachment, VmSpec } from '../model/spec.js';
 import { formatSize, MiB } from '../units.js';
 import { VmforgeError } from '../../errors.js';
 import { detectGuestFamily, resolveGuestFamily, type GuestFamily } from '../guest/adapter.js';
+import type { CloneStrategy } from './golden-plan.js';
 
 export interface BuildFacts {
   domainType: HypervisorType;
@@ -35,6 +36,17 @@ export interface BuildFacts {
   };
   /** Search domain written into the guest (the network's DNS zone). */
   guestDomain?: string;
+  /** The warm path: the disk is a clone of the golden image `goldenKey`, not made from scratch. */
+  clone?: { strategy: CloneStrategy; goldenKey: string };
+}
+
+/** Where a warm build's golden image lives and how its disk is cloned. */
+export interface ClonePlan {
+  strategy: CloneStrategy;
+  goldenKey: string;
+  goldenPath: string;
+  /** qcow2 only: the raw view of the overlay (a FUSE mount) while the build edits it. */
+  exportPath: string | null;
 }
 
 export type BuildStepId =
@@ -42,6 +54,12 @@ export type BuildStepId =
   | 'network.lease'
   | 'dhcp.reserve'
   | 'dns.register'
+  | 'golden.ensure'
+  | 'clone.create'
+  | 'clone.attach'
+  | 'disk.grow'
+  | 'root.reuuid'
+  | 'boot.configure'
   | 'disk.create'
   | 'disk.attach'
   | 'disk.format'
@@ -72,6 +90,8 @@ export interface BuildPlan {
   mac: string;
   uuid: string;
   paths: { disk: string; mountDir: string; consoleLog: string };
+  /** null: the cold path. */
+  clone: ClonePlan | null;
   layout: DiskLayout;
   partitionAccess: 'loop-offset' | 'partx';
   rootFsUuid: string;
@@ -123,8 +143,15 @@ export function planBuild(spec: VmSpec, wait: boolean, f: BuildFacts): BuildPlan
   }
   const swap = swapPartition(layout);
   const swapFsUuid = swap ? f.ids.swapFsUuid : null;
+  const clone: ClonePlan | null = f.clone
+    ? {
+        ...f.clone,
+        goldenPath: goldenPathFor(f.storageDir, f.clone.goldenKey),
+        exportPath: f.clone.strategy === 'qcow2' ? `${f.runDir}/export/${spec.name}.raw` : null,
+      }
+    : null;
   const paths = {
-    disk: `${f.storageDir}/${spec.name}.img`,
+    disk: `${f.storageDir}/${spec.name}.${clone?.strategy === 'qcow2' ? 'qcow2' : 'img'}`,
     mountDir: `${f.runDir}/mnt/${spec.name}`,
     consoleLog: `${f.consoleDir}/${spec.name}.log`,
   };
@@ -136,7 +163,7 @@ export function planBuild(spec: VmSpec, wait: boolean, f: BuildFacts): BuildPlan
     cpus: spec.cpus,
     memoryMiB: spec.memoryMiB,
     diskPath: paths.disk,
-    diskFormat: 'raw',
+    diskFormat: clone?.strategy === 'qcow2' ? 'qcow2' : 'raw',
     nic: f.nic,
     ...(f.nic.type === 'none' ? {} : { mac: f.ids.mac }),
     serialLogPath: paths.consoleLog,
@@ -146,14 +173,7 @@ export function planBuild(spec: VmSpec, wait: boolean, f: BuildFacts): BuildPlan
   const steps: PlannedStep[] = [
     { id: 'inventory.reserve', title: 'Reserve the name in the inventory' },
     ...(id.leaseFrom ? [{ id: 'network.lease' as const, title: `Lease an address and MAC in network ${id.leaseFrom}` }] : []),
-    { id: 'disk.create', title: `Create ${formatSize(spec.diskBytes)} sparse disk + MBR` },
-    { id: 'disk.attach', title: `Attach partitions (${f.partitionAccess})` },
-    { id: 'disk.format', title: `Make ${spec.fs}${swap ? ' and swap' : ''}` },
-    { id: 'root.mount', title: 'Mount the root filesystem' },
-    { id: 'bundle.extract', title: `Lay down bundle ${f.bundleRef}` },
-    { id: 'guest.configure', title: `Adapt the guest (${guestFamily}: hostname, fstab, network, identity)` },
-    { id: 'boot.install', title: 'Install GRUB (BIOS) from the host' },
-    { id: 'root.release', title: 'Unmount and detach the disk' },
+    ...(clone ? warmDiskSteps(spec, clone, guestFamily, f.bundleRef) : coldDiskSteps(spec, f, guestFamily, Boolean(swap))),
     { id: 'domain.define', title: `Define libvirt domain (${f.domainType})` },
     ...(id.dhcp ? [{ id: 'dhcp.reserve' as const, title: `Reserve the address in DHCP (${id.dhcp})` }] : []),
     ...(id.dns?.length ? [{ id: 'dns.register' as const, title: `Register in DNS (${id.dns.map((r) => r.split(' ').at(-1)).join(', ')})` }] : []),
@@ -171,6 +191,7 @@ export function planBuild(spec: VmSpec, wait: boolean, f: BuildFacts): BuildPlan
     mac: f.ids.mac,
     uuid: f.ids.uuid,
     paths,
+    clone,
     layout,
     partitionAccess: f.partitionAccess,
     rootFsUuid: f.ids.rootFsUuid,
@@ -185,6 +206,54 @@ export function planBuild(spec: VmSpec, wait: boolean, f: BuildFacts): BuildPlan
   };
 }
 
+export function goldenPathFor(storageDir: string, key: string): string {
+  return `${storageDir}/golden/${key}.img`;
+}
+
+function guestStep(guestFamily: GuestFamily): PlannedStep {
+  return { id: 'guest.configure', title: `Adapt the guest (${guestFamily}: hostname, fstab, network, identity)` };
+}
+
+function coldDiskSteps(spec: VmSpec, f: BuildFacts, guestFamily: GuestFamily, swap: boolean): PlannedStep[] {
+  return [
+    { id: 'disk.create', title: `Create ${formatSize(spec.diskBytes)} sparse disk + MBR` },
+    { id: 'disk.attach', title: `Attach partitions (${f.partitionAccess})` },
+    { id: 'disk.format', title: `Make ${spec.fs}${swap ? ' and swap' : ''}` },
+    { id: 'root.mount', title: 'Mount the root filesystem' },
+    { id: 'bundle.extract', title: `Lay down bundle ${f.bundleRef}` },
+    guestStep(guestFamily),
+    { id: 'boot.install', title: 'Install GRUB (BIOS) from the host' },
+    { id: 'root.release', title: 'Unmount and detach the disk' },
+  ];
+}
+
+/**
+ * The warm path: the golden image holds the bundle, the filesystem and GRUB; per VM only the partition table,
+ * swap header, grown root, fresh root UUID, guest edits and grub.cfg (which names that UUID) are written.
+ * core.img finds its prefix by partition number, (hd0,msdos1), so it needs no change.
+ */
+function warmDiskSteps(spec: VmSpec, clone: ClonePlan, guestFamily: GuestFamily, bundleRef: string): PlannedStep[] {
+  const grow: PlannedStep = { id: 'disk.grow', title: `Grow ${spec.fs} to the partition (${spec.fs === 'xfs' ? 'xfs_growfs' : 'e2fsck + resize2fs'})` };
+  const reuuid: PlannedStep = { id: 'root.reuuid', title: `Give the root filesystem its own UUID (${spec.fs === 'xfs' ? 'xfs_admin' : 'tune2fs'} -U)` };
+  const mountRoot: PlannedStep = { id: 'root.mount', title: 'Mount the root filesystem' };
+  return [
+    { id: 'golden.ensure', title: `Golden image of ${bundleRef} (${spec.fs}): reuse, or prepare once` },
+    {
+      id: 'clone.create',
+      title: clone.strategy === 'qcow2' ? `Create ${formatSize(spec.diskBytes)} qcow2 overlay on the golden image` : `Reflink-copy the golden image, grow to ${formatSize(spec.diskBytes)}`,
+    },
+    {
+      id: 'clone.attach',
+      title: `${clone.strategy === 'qcow2' ? 'Export the overlay as raw (FUSE), ' : ''}grow the partition table, write the swap header, attach root`,
+    },
+    // ext4 grows unmounted (online resize needs CAP_SYS_RESOURCE); xfs only grows mounted.
+    ...(spec.fs === 'xfs' ? [reuuid, mountRoot, grow] : [grow, reuuid, mountRoot]),
+    guestStep(guestFamily),
+    { id: 'boot.configure', title: 'Write grub.cfg for the new root UUID' },
+    { id: 'root.release', title: `Unmount and detach the disk${clone.strategy === 'qcow2' ? ', stop the export' : ''}` },
+  ];
+}
+
 /** The plan as text for --dry-run. */
 export function describePlan(p: BuildPlan): string {
   const s = p.spec;
@@ -197,7 +266,9 @@ export function describePlan(p: BuildPlan): string {
     `  bundle:   ${p.bundleRef} (${p.manifest.os.prettyName}, ${formatSize(p.manifest.unpackedBytes)} unpacked, kernel ${p.kernel.kernel})`,
     `  guest:    adapted as ${p.guestFamily}${s.timezone ? `, time zone ${s.timezone}` : ''}, SELinux ${s.selinux}`,
     `  domain:   ${p.domainType}, ${s.cpus} vCPU, ${formatSize(s.memoryMiB * MiB)}, uuid ${p.uuid}`,
-    `  disk:     ${p.paths.disk} raw sparse ${formatSize(s.diskBytes)}, MBR:`,
+    p.clone
+      ? `  disk:     ${p.paths.disk} ${p.clone.strategy === 'qcow2' ? 'qcow2 overlay' : 'raw reflink copy'} of ${p.clone.goldenPath}, ${formatSize(s.diskBytes)}, MBR:`
+      : `  disk:     ${p.paths.disk} raw sparse ${formatSize(s.diskBytes)}, MBR:`,
     ...parts,
     `  root fs:  ${s.fs} UUID=${p.rootFsUuid}`,
     `  network:  NIC ${p.domain.interfaces.length ? `${describeNicShort(s.nic)} mac ${p.mac}` : 'none'}; guest ${net}${s.network ? ` (leased from network ${s.network}${p.steps.some((x) => x.id === 'network.lease') ? '; the address shown is the lowest free one now' : ''})` : ''}`,

@@ -149,7 +149,10 @@ async function waitForExport(daemon: RunningDaemon, exportPath: string, input: E
 async function stopDaemon(runner: CommandRunner, daemon: RunningDaemon, exportPath: string): Promise<void> {
   if (daemon.kill('SIGTERM')) {
     const timedOut = Symbol('timeout');
-    const r = await Promise.race([daemon.exited, sleep(STOP_GRACE_MS, timedOut)]);
+    // The grace timer is cancelled once the daemon exits: a pending timer would keep the CLI alive 15 s.
+    const ac = new AbortController();
+    const r = await Promise.race([daemon.exited, sleep(STOP_GRACE_MS, timedOut, { signal: ac.signal }).catch(() => null)]);
+    ac.abort();
     if (r === timedOut) {
       daemon.kill('SIGKILL');
       await daemon.exited;
