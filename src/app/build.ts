@@ -39,6 +39,7 @@ import type { AppContext } from './context.js';
 import { withHostLock } from './mutating.js';
 import { undoRegistry } from './undo-executors.js';
 import { loggedSink } from './log.js';
+import { copyOutOfGuest } from './kernel-files.js';
 
 export interface BuildOptions {
   dryRun?: boolean;
@@ -395,6 +396,16 @@ function stepImplementations(
         tmpDir: ctx.config.runDir,
         signal: c.signal,
       });
+    },
+    'boot.kernel': async (c) => {
+      const { plan } = cur;
+      const guest = new GuestRoot(paths.mountDir);
+      await c.willUndo({ kind: 'file.remove', path: paths.kernel });
+      await copyOutOfGuest(guest, plan.kernel.kernel, paths.kernel);
+      if (plan.kernel.initrd) {
+        await c.willUndo({ kind: 'file.remove', path: paths.initrd });
+        await copyOutOfGuest(guest, plan.kernel.initrd, paths.initrd);
+      }
     },
     'root.release': async (_c, s) => {
       await umount(runner, paths.mountDir);

@@ -49,6 +49,7 @@ export type BuildStepId =
   | 'bundle.extract'
   | 'guest.configure'
   | 'boot.install'
+  | 'boot.kernel'
   | 'root.release'
   | 'domain.define'
   | 'domain.start'
@@ -71,7 +72,7 @@ export interface BuildPlan {
   domainType: HypervisorType;
   mac: string;
   uuid: string;
-  paths: { disk: string; mountDir: string; consoleLog: string };
+  paths: { disk: string; mountDir: string; consoleLog: string; kernel: string; initrd: string };
   layout: DiskLayout;
   partitionAccess: 'loop-offset' | 'partx';
   rootFsUuid: string;
@@ -127,6 +128,7 @@ export function planBuild(spec: VmSpec, wait: boolean, f: BuildFacts): BuildPlan
     disk: `${f.storageDir}/${spec.name}.img`,
     mountDir: `${f.runDir}/mnt/${spec.name}`,
     consoleLog: `${f.consoleDir}/${spec.name}.log`,
+    ...bootFilePaths(f.storageDir, spec.name),
   };
   const kernel = { kernel: kernelEntry.kernel, ...(kernelEntry.initrd ? { initrd: kernelEntry.initrd } : {}), cmdline: KERNEL_CMDLINE };
   const domain = domainModelFor({
@@ -140,6 +142,16 @@ export function planBuild(spec: VmSpec, wait: boolean, f: BuildFacts): BuildPlan
     nic: f.nic,
     ...(f.nic.type === 'none' ? {} : { mac: f.ids.mac }),
     serialLogPath: paths.consoleLog,
+    ...(spec.boot === 'kernel'
+      ? {
+          boot: {
+            kind: 'kernel' as const,
+            kernel: paths.kernel,
+            ...(kernelEntry.initrd ? { initrd: paths.initrd } : {}),
+            cmdline: `root=UUID=${f.ids.rootFsUuid} ro ${KERNEL_CMDLINE}`,
+          },
+        }
+      : {}),
     description: `built by vmforge from ${f.bundleRef}`,
   });
   const id = f.identity ?? {};
@@ -152,7 +164,9 @@ export function planBuild(spec: VmSpec, wait: boolean, f: BuildFacts): BuildPlan
     { id: 'root.mount', title: 'Mount the root filesystem' },
     { id: 'bundle.extract', title: `Lay down bundle ${f.bundleRef}` },
     { id: 'guest.configure', title: `Adapt the guest (${guestFamily}: hostname, fstab, network, identity)` },
-    { id: 'boot.install', title: 'Install GRUB (BIOS) from the host' },
+    spec.boot === 'kernel'
+      ? { id: 'boot.kernel', title: `Copy the guest's kernel${kernelEntry.initrd ? ' and initrd' : ''} to host storage (direct kernel boot)` }
+      : { id: 'boot.install', title: 'Install GRUB (BIOS) from the host' },
     { id: 'root.release', title: 'Unmount and detach the disk' },
     { id: 'domain.define', title: `Define libvirt domain (${f.domainType})` },
     ...(id.dhcp ? [{ id: 'dhcp.reserve' as const, title: `Reserve the address in DHCP (${id.dhcp})` }] : []),
@@ -185,6 +199,11 @@ export function planBuild(spec: VmSpec, wait: boolean, f: BuildFacts): BuildPlan
   };
 }
 
+/** Where a direct-kernel-boot VM's kernel and initrd live on the host (kept in step by `vm refresh-kernel`). */
+export function bootFilePaths(storageDir: string, name: string): { kernel: string; initrd: string } {
+  return { kernel: `${storageDir}/${name}.vmlinuz`, initrd: `${storageDir}/${name}.initrd` };
+}
+
 /** The plan as text for --dry-run. */
 export function describePlan(p: BuildPlan): string {
   const s = p.spec;
@@ -200,6 +219,7 @@ export function describePlan(p: BuildPlan): string {
     `  disk:     ${p.paths.disk} raw sparse ${formatSize(s.diskBytes)}, MBR:`,
     ...parts,
     `  root fs:  ${s.fs} UUID=${p.rootFsUuid}`,
+    `  boot:     ${s.boot === 'kernel' ? `direct kernel boot: ${p.kernel.kernel} -> ${p.paths.kernel}` : `GRUB (BIOS) in the disk, kernel ${p.kernel.kernel}`}`,
     `  network:  NIC ${p.domain.interfaces.length ? `${describeNicShort(s.nic)} mac ${p.mac}` : 'none'}; guest ${net}${s.network ? ` (leased from network ${s.network}${p.steps.some((x) => x.id === 'network.lease') ? '; the address shown is the lowest free one now' : ''})` : ''}`,
     `  console:  ${p.paths.consoleLog}`,
     `  steps:`,
