@@ -42,6 +42,7 @@ import { loggedSink } from './log.js';
 import { chooseCloneStrategy, parseCloneSetting } from './clone-choice.js';
 import { warmStepImplementations, type WarmState } from './clone-steps.js';
 import { goldenKey } from '../core/plan/golden-plan.js';
+import { copyOutOfGuest } from './kernel-files.js';
 
 export interface BuildOptions {
   dryRun?: boolean;
@@ -177,7 +178,11 @@ export async function buildVm(ctx: AppContext, req: BuildRequest, opts: BuildOpt
     },
     ...(guestDomain ? { guestDomain } : {}),
   };
-  const { strategy: cloneStrategy, skipped } = await chooseCloneStrategy(ctx, cloneSetting);
+  // A golden image carries GRUB; direct kernel boot is built cold (its kernel copy comes from the extracted root).
+  if (spec.boot === 'kernel' && cloneSetting !== 'auto' && cloneSetting !== 'off') {
+    throw invalidInput(`--clone ${cloneSetting} does not go with --boot kernel`, 'drop --clone (direct kernel boot builds cold) or use --boot grub');
+  }
+  const { strategy: cloneStrategy, skipped } = spec.boot === 'kernel' ? { strategy: null, skipped: ['direct kernel boot builds cold'] } : await chooseCloneStrategy(ctx, cloneSetting);
   for (const why of skipped) emit({ type: 'step.info', step: 'plan', message: `clone strategy skipped: ${why}` });
   if (cloneStrategy) {
     facts.clone = { strategy: cloneStrategy, goldenKey: goldenKey({ bundleSha256: bundle.manifest.sha256, fs: spec.fs }) };
@@ -414,6 +419,16 @@ function stepImplementations(
         tmpDir: ctx.config.runDir,
         signal: c.signal,
       });
+    },
+    'boot.kernel': async (c) => {
+      const { plan } = cur;
+      const guest = new GuestRoot(paths.mountDir);
+      await c.willUndo({ kind: 'file.remove', path: paths.kernel });
+      await copyOutOfGuest(guest, plan.kernel.kernel, paths.kernel);
+      if (plan.kernel.initrd) {
+        await c.willUndo({ kind: 'file.remove', path: paths.initrd });
+        await copyOutOfGuest(guest, plan.kernel.initrd, paths.initrd);
+      }
     },
     'root.release': async (_c, s) => {
       await umount(runner, paths.mountDir);

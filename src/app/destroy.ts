@@ -16,6 +16,7 @@ import type { DnsRecord } from '../core/dns/index.js';
 import type { DhcpReservation } from '../core/dhcp/reservation.js';
 import type { DhcpMode } from '../core/ipam/network.js';
 import type { VmRow } from '../store/vms.js';
+import { bootFilePaths } from '../core/plan/build-plan.js';
 import { loggedSink } from './log.js';
 
 export interface DestroyResult {
@@ -75,6 +76,7 @@ export async function destroyVm(ctx: AppContext, name: string, opts: DestroyOpti
         }
       },
     },
+    ...bootFileSteps(row, ctx.config.storage.dir),
     ...identitySteps(row, undo),
     { id: 'lease.release', title: 'Release the address lease', run: () => undo['lease.release']({ kind: 'lease.release', vm: name }) },
     { id: 'inventory.forget', title: 'Forget the VM', run: () => ctx.vms.remove(name) },
@@ -99,6 +101,14 @@ export async function destroyVm(ctx: AppContext, name: string, opts: DestroyOpti
     throw again;
   });
   return { name, removed: { domain: domainExisted, disk: opts.keepDisk ? null : row.disk_path }, ...(opts.keepDisk ? { keptDisk: row.disk_path } : {}), timings };
+}
+
+/** A direct-kernel-boot VM's kernel and initrd copies on the host. */
+function bootFileSteps(row: VmRow, storageDir: string): Step<unknown>[] {
+  const spec = JSON.parse(row.spec) as { boot?: string };
+  if (spec.boot !== 'kernel') return [];
+  const files = bootFilePaths(storageDir, row.name);
+  return [{ id: 'boot.remove', title: 'Remove the kernel and initrd copies', run: async () => { await rm(files.kernel, { force: true }); await rm(files.initrd, { force: true }); } }];
 }
 
 /** DNS records and the DHCP entry the build recorded as its own: exactly those are removed. */

@@ -29,6 +29,7 @@ export function registerVmCommands(program: Command): void {
     .option('--root-password-file <file>', 'set root\'s password from the first line of this file (stored hashed)')
     .option('--ssh-key <file>', "add this public key file to root's authorized_keys (repeatable)", collect)
     .option('--timezone <zone>', "the guest's time zone, e.g. Europe/Berlin (default: the template's)")
+    .option('--boot <mode>', "grub (default: GRUB in the disk's boot sector) or kernel (QEMU boots the guest's kernel, copied to host storage)")
     .option('--guest-family <family>', 'adapt the guest as this family instead of detecting it: debian, ubuntu, systemd-networkd, rhel-legacy, rhel8, rhel9')
     .option('--selinux <mode>', 'for SELinux guests: relabel (default, on first boot), permissive or disabled')
     .option('--no-start', 'define the domain but do not start it')
@@ -48,6 +49,7 @@ Examples:
       --ip 10.20.0.15/24 --gateway 10.20.0.1 --dns 10.20.0.1 --bridge br0 --wait
   vmforge vm build test1 --bundle debian-bookworm --dry-run
   vmforge vm build web2 --bundle debian-bookworm --network lan --wait     # address + DNS + DHCP from 'lan'
+  vmforge vm build k1 --bundle debian-bookworm --boot kernel             # direct kernel boot
   vmforge vm build web3 --bundle debian-bookworm --network lan --ip 10.20.0.50 --mac 52:54:00:12:34:56
 
 A failure at any step undoes everything done so far (disk file, loop devices, mounts, domain, lease, DHCP
@@ -80,6 +82,7 @@ entry, DNS records, inventory).`,
               network: opts.network as string | undefined,
               mac: opts.mac as string | undefined,
               force: Boolean(opts.force),
+              boot: opts.boot as string | undefined,
               selinux: opts.selinux as string | undefined,
               timezone: opts.timezone as string | undefined,
             },
@@ -155,6 +158,26 @@ entry, DNS records, inventory).`,
           for (const t of v.timings) lines.push(`  ${t.title.padEnd(44)} ${fmtMs(t.durationMs).padStart(9)}  ${t.status}`);
         }
         process.stdout.write(`${lines.join('\n')}\n`);
+      });
+    });
+
+  vm.command('refresh-kernel')
+    .description("copy the guest's newest kernel and initrd to the host copies a --boot kernel VM boots")
+    .argument('<name>', 'VM name')
+    .option('--json', 'JSON output')
+    .addHelpText('after', '\nExamples:\n  vmforge vm refresh-kernel k1      # after apt upgrade installed a new kernel in the guest\n  virsh reboot k1                   # the running domain boots the new kernel on its next start')
+    .action(async (name: string, _opts: unknown, cmd: Command) => {
+      const r = rendererFor(cmd);
+      await withContext(cmd, async (ctx) => {
+        const { refreshKernel } = await import('../../app/refresh-kernel.js');
+        const res = await refreshKernel(ctx, name);
+        r.result(res, () =>
+          [
+            `kernel ${res.kernelVersion}: ${res.kernel.from} -> ${res.kernel.to}`,
+            ...(res.initrd ? [`initrd: ${res.initrd.from} -> ${res.initrd.to}`] : []),
+            ...(res.restartNeeded ? [`${name} is running: it boots this kernel on its next start (virsh reboot ${name})`] : []),
+          ].join('\n'),
+        );
       });
     });
 

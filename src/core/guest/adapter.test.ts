@@ -1,75 +1,11 @@
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { matchGolden } from '../../../test/harness/golden.js';
+import { fixtureSnapshot, renderEdits } from '../../../test/harness/guest-fixtures.js';
 import { VmforgeError } from '../../errors.js';
 import type { FileEdit } from '../model/spec.js';
 import { DETECTION_READS, describeGuestOs, detectGuestFamily, guestAdapterFor, readGuestFiles, type GuestEditInput, type GuestFamily } from './adapter.js';
 import type { GuestFiles, GuestFilesNeeded } from './current-files.js';
-
-/**
- * Fixture trees: a fixture is the guest's files under __fixtures__/<name>/. Symlinks are listed in its __links__
- * file ('/etc/resolv.conf -> target') instead of being stored as links, so the repository holds no dangling links;
- * '.keep' files only make empty directories exist. fixtureSnapshot stands in for GuestRoot.snapshot.
- */
-const FIXTURES_DIR = path.join(import.meta.dirname, '__fixtures__');
-
-function linksOf(root: string): Map<string, string> {
-  const file = path.join(root, '__links__');
-  if (!existsSync(file)) return new Map();
-  return new Map(
-    readFileSync(file, 'utf8')
-      .split('\n')
-      .filter((l) => l.includes(' -> '))
-      .map((l) => l.split(' -> ') as [string, string]),
-  );
-}
-
-function fixtureSnapshot(name: string): (needs: GuestFilesNeeded) => Promise<GuestFiles> {
-  const root = path.join(FIXTURES_DIR, name);
-  if (!existsSync(root)) throw new Error(`no fixture ${name}`);
-  const host = (p: string) => path.join(root, p);
-  const links = linksOf(root);
-  return (needs) => {
-    const files: Record<string, string | null> = {};
-    const dirs: Record<string, string[]> = {};
-    const linkTargets: Record<string, string | null> = {};
-    for (const p of needs.files) files[p] = existsSync(host(p)) && statSync(host(p)).isFile() ? readFileSync(host(p), 'utf8') : null;
-    for (const p of needs.dirs) {
-      const fromTree = existsSync(host(p)) && statSync(host(p)).isDirectory() ? readdirSync(host(p)) : [];
-      // A link in __links__ is an entry of its directory too.
-      const fromLinks = [...links.keys()].filter((l) => path.posix.dirname(l) === p).map((l) => path.posix.basename(l));
-      dirs[p] = [...new Set([...fromTree, ...fromLinks])].filter((n) => n !== '.keep').sort();
-    }
-    for (const p of needs.links) linkTargets[p] = links.get(p) ?? null;
-    return Promise.resolve({ files, dirs, links: linkTargets });
-  };
-}
-
-/** Human-readable form of an edit list, for review in the golden files (the same form debian.test.ts uses). */
-function renderEdits(edits: readonly FileEdit[]): string {
-  const mode = (m: number | undefined) => (m === undefined ? '' : ` mode=${m.toString(8).padStart(4, '0')}`);
-  const out: string[] = [];
-  for (const e of edits) {
-    switch (e.kind) {
-      case 'write':
-        out.push(`==> write ${e.path}${mode(e.mode)}`);
-        if (e.content === '') out.push('(empty)');
-        else out.push(e.content.endsWith('\n') ? e.content.slice(0, -1) : `${e.content}\n\\ no newline at end`);
-        break;
-      case 'delete':
-        out.push(`==> delete ${e.path}`);
-        break;
-      case 'mkdir':
-        out.push(`==> mkdir ${e.path}${mode(e.mode)}`);
-        break;
-      case 'symlink':
-        out.push(`==> symlink ${e.path} -> ${e.target}`);
-        break;
-    }
-  }
-  return `${out.join('\n')}\n`;
-}
 
 const FSTAB = [
   '# /etc/fstab: static file system information, written by vmforge.',

@@ -43,6 +43,8 @@ export interface VmSpec {
   requestedMac?: string;
   /** Replace DNS records of the name that point elsewhere (--force). */
   dnsForce: boolean;
+  /** 'grub': GRUB in the disk's boot sector; 'kernel': the guest's kernel and initrd booted by QEMU from host storage. */
+  boot: 'grub' | 'kernel';
 }
 
 /** One change to a file inside the guest root. Paths are absolute guest paths ('/etc/hostname'). */

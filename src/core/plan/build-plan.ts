@@ -67,6 +67,7 @@ export type BuildStepId =
   | 'bundle.extract'
   | 'guest.configure'
   | 'boot.install'
+  | 'boot.kernel'
   | 'root.release'
   | 'domain.define'
   | 'domain.start'
@@ -89,7 +90,7 @@ export interface BuildPlan {
   domainType: HypervisorType;
   mac: string;
   uuid: string;
-  paths: { disk: string; mountDir: string; consoleLog: string };
+  paths: { disk: string; mountDir: string; consoleLog: string; kernel: string; initrd: string };
   /** null: the cold path. */
   clone: ClonePlan | null;
   layout: DiskLayout;
@@ -154,6 +155,7 @@ export function planBuild(spec: VmSpec, wait: boolean, f: BuildFacts): BuildPlan
     disk: `${f.storageDir}/${spec.name}.${clone?.strategy === 'qcow2' ? 'qcow2' : 'img'}`,
     mountDir: `${f.runDir}/mnt/${spec.name}`,
     consoleLog: `${f.consoleDir}/${spec.name}.log`,
+    ...bootFilePaths(f.storageDir, spec.name),
   };
   const kernel = { kernel: kernelEntry.kernel, ...(kernelEntry.initrd ? { initrd: kernelEntry.initrd } : {}), cmdline: KERNEL_CMDLINE };
   const domain = domainModelFor({
@@ -167,13 +169,23 @@ export function planBuild(spec: VmSpec, wait: boolean, f: BuildFacts): BuildPlan
     nic: f.nic,
     ...(f.nic.type === 'none' ? {} : { mac: f.ids.mac }),
     serialLogPath: paths.consoleLog,
+    ...(spec.boot === 'kernel'
+      ? {
+          boot: {
+            kind: 'kernel' as const,
+            kernel: paths.kernel,
+            ...(kernelEntry.initrd ? { initrd: paths.initrd } : {}),
+            cmdline: `root=UUID=${f.ids.rootFsUuid} ro ${KERNEL_CMDLINE}`,
+          },
+        }
+      : {}),
     description: `built by vmforge from ${f.bundleRef}`,
   });
   const id = f.identity ?? {};
   const steps: PlannedStep[] = [
     { id: 'inventory.reserve', title: 'Reserve the name in the inventory' },
     ...(id.leaseFrom ? [{ id: 'network.lease' as const, title: `Lease an address and MAC in network ${id.leaseFrom}` }] : []),
-    ...(clone ? warmDiskSteps(spec, clone, guestFamily, f.bundleRef) : coldDiskSteps(spec, f, guestFamily, Boolean(swap))),
+    ...(clone ? warmDiskSteps(spec, clone, guestFamily, f.bundleRef) : coldDiskSteps(spec, f, guestFamily, Boolean(swap), Boolean(kernelEntry.initrd))),
     { id: 'domain.define', title: `Define libvirt domain (${f.domainType})` },
     ...(id.dhcp ? [{ id: 'dhcp.reserve' as const, title: `Reserve the address in DHCP (${id.dhcp})` }] : []),
     ...(id.dns?.length ? [{ id: 'dns.register' as const, title: `Register in DNS (${id.dns.map((r) => r.split(' ').at(-1)).join(', ')})` }] : []),
@@ -214,7 +226,7 @@ function guestStep(guestFamily: GuestFamily): PlannedStep {
   return { id: 'guest.configure', title: `Adapt the guest (${guestFamily}: hostname, fstab, network, identity)` };
 }
 
-function coldDiskSteps(spec: VmSpec, f: BuildFacts, guestFamily: GuestFamily, swap: boolean): PlannedStep[] {
+function coldDiskSteps(spec: VmSpec, f: BuildFacts, guestFamily: GuestFamily, swap: boolean, initrd: boolean): PlannedStep[] {
   return [
     { id: 'disk.create', title: `Create ${formatSize(spec.diskBytes)} sparse disk + MBR` },
     { id: 'disk.attach', title: `Attach partitions (${f.partitionAccess})` },
@@ -222,7 +234,9 @@ function coldDiskSteps(spec: VmSpec, f: BuildFacts, guestFamily: GuestFamily, sw
     { id: 'root.mount', title: 'Mount the root filesystem' },
     { id: 'bundle.extract', title: `Lay down bundle ${f.bundleRef}` },
     guestStep(guestFamily),
-    { id: 'boot.install', title: 'Install GRUB (BIOS) from the host' },
+    spec.boot === 'kernel'
+      ? { id: 'boot.kernel', title: `Copy the guest's kernel${initrd ? ' and initrd' : ''} to host storage (direct kernel boot)` }
+      : { id: 'boot.install', title: 'Install GRUB (BIOS) from the host' },
     { id: 'root.release', title: 'Unmount and detach the disk' },
   ];
 }
@@ -254,6 +268,11 @@ function warmDiskSteps(spec: VmSpec, clone: ClonePlan, guestFamily: GuestFamily,
   ];
 }
 
+/** Where a direct-kernel-boot VM's kernel and initrd live on the host (kept in step by `vm refresh-kernel`). */
+export function bootFilePaths(storageDir: string, name: string): { kernel: string; initrd: string } {
+  return { kernel: `${storageDir}/${name}.vmlinuz`, initrd: `${storageDir}/${name}.initrd` };
+}
+
 /** The plan as text for --dry-run. */
 export function describePlan(p: BuildPlan): string {
   const s = p.spec;
@@ -271,6 +290,7 @@ export function describePlan(p: BuildPlan): string {
       : `  disk:     ${p.paths.disk} raw sparse ${formatSize(s.diskBytes)}, MBR:`,
     ...parts,
     `  root fs:  ${s.fs} UUID=${p.rootFsUuid}`,
+    `  boot:     ${s.boot === 'kernel' ? `direct kernel boot: ${p.kernel.kernel} -> ${p.paths.kernel}` : `GRUB (BIOS) in the disk, kernel ${p.kernel.kernel}`}`,
     `  network:  NIC ${p.domain.interfaces.length ? `${describeNicShort(s.nic)} mac ${p.mac}` : 'none'}; guest ${net}${s.network ? ` (leased from network ${s.network}${p.steps.some((x) => x.id === 'network.lease') ? '; the address shown is the lowest free one now' : ''})` : ''}`,
     `  console:  ${p.paths.consoleLog}`,
     `  steps:`,

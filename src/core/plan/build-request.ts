@@ -35,6 +35,8 @@ export interface BuildRequest {
   network?: string;
   mac?: string;
   force?: boolean;
+  /** grub (default) or kernel (direct kernel boot). */
+  boot?: string;
 }
 
 export function parseNic(text: string): NicAttachment | 'auto' {
@@ -83,6 +85,8 @@ export function specFromRequest(req: BuildRequest, config: Config): VmSpec & { n
     if (req.ip) requestedIp = formatIpv4(parseIpv4(req.ip.replace(/\/\d{1,2}$/, ''), '--ip'));
   }
   const requestedMac = req.mac === undefined ? undefined : validateMac(req.mac);
+  const boot = req.boot ?? 'grub';
+  if (boot !== 'grub' && boot !== 'kernel') throw invalidInput(`--boot '${boot}' is not a boot mode`, 'use grub (the disk boots itself) or kernel (QEMU boots the guest\'s kernel from host storage)');
 
   let net: GuestNetConfig = { mode: 'dhcp' };
   if (req.ip && network === undefined) {
@@ -118,6 +122,7 @@ export function specFromRequest(req: BuildRequest, config: Config): VmSpec & { n
     ...(requestedIp !== undefined ? { requestedIp } : {}),
     ...(requestedMac !== undefined ? { requestedMac } : {}),
     dnsForce: Boolean(req.force),
+    boot,
     cpus,
     memoryMiB: Math.ceil(memoryBytes / MiB),
     diskBytes,
