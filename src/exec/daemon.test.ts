@@ -13,7 +13,7 @@ describe('spawnDaemon', () => {
   });
 
   it('keeps the tail of stderr for error messages', async () => {
-    const d = spawnDaemon({ argv: ['sh', '-c', 'echo boom >&2; exit 3'] });
+    const d = spawnDaemon({ argv: [process.execPath, '-e', "process.stderr.write('boom\\n'); process.exit(3)"] });
     const exit = await d.exited;
     expect(exit.code).toBe(3);
     expect(exit.stderrTail).toBe('boom\n');

@@ -5,6 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { VmforgeError } from '../errors.js';
+import { refuseShell } from './no-shell.js';
 import { missingTool, which } from './host-tools.js';
 
 export interface DaemonSpec {
@@ -43,6 +44,7 @@ const STDERR_TAIL_CHARS = 2000;
 export function spawnDaemon(spec: DaemonSpec): RunningDaemon {
   const [file, ...args] = spec.argv;
   if (!file) throw new VmforgeError('INTERNAL', 'empty argv for a daemon');
+  refuseShell(spec.argv);
   if (!which(file, spec.env?.PATH)) throw missingTool(file);
   // Own process group: a Ctrl-C in the terminal reaches vmforge, whose undo then stops the daemon after
   // unmounting what sits on top of it. Were the daemon in the foreground group too, it would exit first and

@@ -7,6 +7,7 @@
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { PassThrough, type Readable } from 'node:stream';
 import { VmforgeError } from '../errors.js';
+import { refuseShell } from './no-shell.js';
 import { missingTool, which } from './host-tools.js';
 
 export interface PipelineStage {
@@ -63,6 +64,7 @@ export function spawnPipeline(spec: PipelineSpec): RunningPipeline {
   for (const st of spec.stages) {
     const file = st.argv[0];
     if (!file) throw new VmforgeError('INTERNAL', 'empty argv in pipeline');
+    refuseShell(st.argv);
     if (!which(file, spec.env?.PATH)) throw missingTool(file);
   }
   if (spec.signal?.aborted) throw cancelled(spec.stages);

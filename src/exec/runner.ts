@@ -9,6 +9,7 @@
 import { execa, ExecaError } from 'execa';
 import { VmforgeError } from '../errors.js';
 import { missingTool } from './host-tools.js';
+import { refuseShell } from './no-shell.js';
 import { spawnDaemon, type DaemonRunner, type DaemonSpec, type RunningDaemon } from './daemon.js';
 import { spawnPipeline, type PipelineRunner, type PipelineSpec, type RunningPipeline } from './pipeline.js';
 
@@ -45,6 +46,7 @@ export class ExecaRunner implements HostRunner, DaemonRunner {
   async run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
     const [file, ...args] = argv;
     if (!file) throw new VmforgeError('INTERNAL', 'empty argv');
+    refuseShell(argv);
     try {
       const res = await execa(file, args, {
         input: opts.input,
