@@ -66,24 +66,25 @@ export class SerialConsole {
   async login(user: string, password: string): Promise<void> {
     // Poke the getty until it (re)prints its prompt: our connection may have missed the first one.
     let seen = '';
-    for (let i = 0; i < 10; i++) {
+    // Generous waits: under TCG on a loaded 2-core host (load 20 in CI-like runs) a login took over a minute.
+    for (let i = 0; i < 30; i++) {
       this.send('\r');
       try {
         seen = await this.waitFor(/(login: |# )$/m, 5_000);
         break;
       } catch (e) {
-        if (i === 9) throw e;
+        if (i === 29) throw e;
       }
     }
     if (/# $/.test(seen)) return; // a shell from an earlier session is still open
     this.send(`${user}\r`);
-    await this.waitFor(/Password: ?$/m, 30_000);
+    await this.waitFor(/Password: ?$/m, 120_000);
     this.send(`${password}\r`);
-    await this.waitFor(/# $/m, 60_000);
+    await this.waitFor(/# $/m, 240_000);
   }
 
   /** Runs a shell command in the logged-in guest and returns its output (between unique markers). */
-  async run(command: string, timeoutMs = 60_000): Promise<string> {
+  async run(command: string, timeoutMs = 180_000): Promise<string> {
     const tag = `VMF${Math.random().toString(36).slice(2, 8)}`;
     this.send(`echo ${tag}-START; ${command}; echo ${tag}-END\r`);
     const end = `\n${tag}-END`;
