@@ -55,6 +55,8 @@ export interface BuildOptions {
   signal?: AbortSignal;
   /** --clone: auto | qcow2 | reflink | off (default: config storage.clone). */
   clone?: string | undefined;
+  /** The caller took the host lock and ran crash recovery already (build-many: once for all its builds). */
+  recovered?: boolean;
 }
 
 export type BuildResult =
@@ -113,7 +115,7 @@ export async function buildVm(ctx: AppContext, req: BuildRequest, opts: BuildOpt
     await ctx.hypervisor.ping();
     // The host lock covers crash recovery only: builds then run side by side, arbitrated by the database
     // (unique names, leases, MACs) and by exclusive file creates.
-    await withHostLock(ctx, { emit, signal, onWait: (h) => emit({ type: 'step.info', step: 'lock', message: `waiting for pid ${h.pid} (${h.command}) to release the host lock` }) }, async () => {});
+    if (!opts.recovered) await withHostLock(ctx, { emit, signal, onWait: (h) => emit({ type: 'step.info', step: 'lock', message: `waiting for pid ${h.pid} (${h.command}) to release the host lock` }) }, async () => {});
   }
   if (await ctx.vms.get(spec0.name)) {
     throw conflict(`a VM named '${spec0.name}' exists already`, `pick another name, or remove it with 'vmforge vm destroy ${spec0.name}'`);

@@ -51,6 +51,8 @@ export const configSchema = z
           .string()
           .regex(/^(auto|user|none|bridge:[A-Za-z0-9_.-]{1,15}|network:[A-Za-z0-9_.-]{1,64})$/, "auto, user, none, bridge:NAME or network:NAME")
           .default('auto'),
+        /** How many builds `vm build --count N` runs at once. */
+        parallelBuilds: z.number().int().min(1).max(16).default(2),
       })
       .strict()
       .default({}),

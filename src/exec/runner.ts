@@ -6,7 +6,6 @@
  * A non-zero exit becomes a COMMAND_FAILED error carrying the tail of stderr, and a missing program becomes
  * MISSING_TOOL with the package that provides it. ExecaRunner is the host implementation of both (HostRunner).
  */
-import { execa, ExecaError } from 'execa';
 import { VmforgeError } from '../errors.js';
 import { missingTool } from './host-tools.js';
 import { refuseShell } from './no-shell.js';
@@ -47,6 +46,8 @@ export class ExecaRunner implements HostRunner, DaemonRunner {
     const [file, ...args] = argv;
     if (!file) throw new VmforgeError('INTERNAL', 'empty argv');
     refuseShell(argv);
+    // Loaded on first use: execa is a hundred modules, a noticeable part of start-up for commands that never run a program.
+    const { execa, ExecaError } = await import('execa');
     try {
       const res = await execa(file, args, {
         input: opts.input,

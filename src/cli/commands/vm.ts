@@ -2,6 +2,9 @@ import type { Command } from 'commander';
 import { collect, interruptSignal, rendererFor, withContext } from './shared.js';
 import { fmtMs, table } from '../render.js';
 import { formatSize, MiB } from '../../core/units.js';
+import { invalidInput } from '../../errors.js';
+import type { BuildRequest } from '../../core/plan/build-request.js';
+import type { BuildOptions } from '../../app/build.js';
 
 export function registerVmCommands(program: Command): void {
   const vm = program
@@ -11,7 +14,7 @@ export function registerVmCommands(program: Command): void {
 
   vm.command('build')
     .description('build a VM from a bundle: disk, filesystem, guest setup, bootloader, libvirt domain, boot')
-    .argument('<name>', 'VM name: an RFC 1123 label (a-z, 0-9, hyphen; at most 63)')
+    .argument('<name>', 'VM name: an RFC 1123 label (a-z, 0-9, hyphen; at most 63); with --count a pattern with one %d, e.g. web-%d')
     .requiredOption('-b, --bundle <ref>', 'bundle NAME[:VERSION]; pulled from repository.url first when not in the local store')
     .option('--cpus <n>', 'virtual CPUs (default from config: 1)')
     .option('--memory <size>', 'memory, e.g. 1G (default 1G)')
@@ -37,6 +40,9 @@ export function registerVmCommands(program: Command): void {
     .option('--wait', 'wait until the guest shows its login prompt on the serial console')
     .option('--wait-timeout <seconds>', 'how long --wait waits (default from config: 300)')
     .option('--clone <strategy>', "disk from the bundle's golden image: auto, qcow2 (overlay), reflink, or off (cold build) (default from config storage.clone: auto)")
+    .option('--count <n>', 'build N VMs named from the NAME pattern (%d = 1..N), each its own build; a failed one does not undo the others')
+    .option('--first <k>', 'with --count: the number %d takes for the first VM (default 1)')
+    .option('--parallel <n>', 'with --count: builds run at once (default from config defaults.parallelBuilds: 2)')
     .option('--dry-run', 'print the plan and the domain XML; change nothing')
     .option('--json', 'machine-readable output: JSON lines of progress events, then the result')
     .addHelpText(
@@ -51,52 +57,25 @@ Examples:
   vmforge vm build web2 --bundle debian-bookworm --network lan --wait     # address + DNS + DHCP from 'lan'
   vmforge vm build k1 --bundle debian-bookworm --boot kernel             # direct kernel boot
   vmforge vm build web3 --bundle debian-bookworm --network lan --ip 10.20.0.50 --mac 52:54:00:12:34:56
+  vmforge vm build node-%d --bundle debian-bookworm --count 5 --network lan   # node-1 .. node-5
 
 A failure at any step undoes everything done so far (disk file, loop devices, mounts, domain, lease, DHCP
 entry, DNS records, inventory).`,
     )
     .action(async (name: string, opts: Record<string, unknown>, cmd: Command) => {
+      if (opts.count !== undefined) {
+        const { runBuildMany } = await import('./vm-build-many.js');
+        return runBuildMany(cmd, name, buildRequestOf(opts), buildOptionsOf(opts), opts);
+      }
+      for (const flag of ['first', 'parallel'] as const) {
+        if (opts[flag] !== undefined) throw invalidInput(`--${flag} goes with --count`, `add --count N and a NAME pattern with %d, or drop --${flag}`);
+      }
       const r = rendererFor(cmd);
       const { signal, dispose } = interruptSignal();
       try {
         await withContext(cmd, async (ctx) => {
           const { buildVm } = await import('../../app/build.js');
-          const res = await buildVm(
-            ctx,
-            {
-              name,
-              bundle: opts.bundle as string,
-              cpus: opts.cpus as string | undefined,
-              memory: opts.memory as string | undefined,
-              disk: opts.disk as string | undefined,
-              swap: opts.swap as string | undefined,
-              fs: opts.fs as string | undefined,
-              ip: opts.ip as string | undefined,
-              gateway: opts.gateway as string | undefined,
-              dns: opts.dns as string[] | undefined,
-              bridge: opts.bridge as string | undefined,
-              net: opts.net as string | undefined,
-              start: opts.start as boolean,
-              autostart: opts.autostart as boolean,
-              guestFamily: opts.guestFamily as string | undefined,
-              network: opts.network as string | undefined,
-              mac: opts.mac as string | undefined,
-              force: Boolean(opts.force),
-              boot: opts.boot as string | undefined,
-              selinux: opts.selinux as string | undefined,
-              timezone: opts.timezone as string | undefined,
-            },
-            {
-              dryRun: Boolean(opts.dryRun),
-              wait: Boolean(opts.wait),
-              waitTimeoutSeconds: opts.waitTimeout === undefined ? undefined : Number(opts.waitTimeout),
-              rootPasswordFile: opts.rootPasswordFile as string | undefined,
-              sshKeyFiles: opts.sshKey as string[] | undefined,
-              clone: opts.clone as string | undefined,
-              emit: (e) => r.event(e),
-              signal,
-            },
-          );
+          const res = await buildVm(ctx, { name, ...buildRequestOf(opts) }, { ...buildOptionsOf(opts), emit: (e) => r.event(e), signal });
           r.result(res, () => {
             if (res.dryRun) return `${res.planText}\n\n${res.domainXml}`;
             const lines = [`VM ${res.name} built: ${res.state}${res.ip ? `, ${res.ip}` : ''}${res.mac ? `, MAC ${res.mac}` : ', no NIC'}${res.network ? ` (network ${res.network})` : ''}`];
@@ -205,4 +184,41 @@ entry, DNS records, inventory).`,
         dispose();
       }
     });
+}
+
+/** What `vm build` flags ask for, but the name (one VM's, or each of --count's). */
+function buildRequestOf(opts: Record<string, unknown>): Omit<BuildRequest, 'name'> {
+  return {
+    bundle: opts.bundle as string,
+    cpus: opts.cpus as string | undefined,
+    memory: opts.memory as string | undefined,
+    disk: opts.disk as string | undefined,
+    swap: opts.swap as string | undefined,
+    fs: opts.fs as string | undefined,
+    ip: opts.ip as string | undefined,
+    gateway: opts.gateway as string | undefined,
+    dns: opts.dns as string[] | undefined,
+    bridge: opts.bridge as string | undefined,
+    net: opts.net as string | undefined,
+    start: opts.start as boolean,
+    autostart: opts.autostart as boolean,
+    guestFamily: opts.guestFamily as string | undefined,
+    network: opts.network as string | undefined,
+    mac: opts.mac as string | undefined,
+    force: Boolean(opts.force),
+    boot: opts.boot as string | undefined,
+    selinux: opts.selinux as string | undefined,
+    timezone: opts.timezone as string | undefined,
+  };
+}
+
+function buildOptionsOf(opts: Record<string, unknown>): Omit<BuildOptions, 'emit' | 'signal'> {
+  return {
+    dryRun: Boolean(opts.dryRun),
+    wait: Boolean(opts.wait),
+    waitTimeoutSeconds: opts.waitTimeout === undefined ? undefined : Number(opts.waitTimeout),
+    rootPasswordFile: opts.rootPasswordFile as string | undefined,
+    sshKeyFiles: opts.sshKey as string[] | undefined,
+    clone: opts.clone as string | undefined,
+  };
 }
