@@ -129,7 +129,7 @@ export async function buildVm(ctx: AppContext, req: BuildRequest, opts: BuildOpt
 
   const bridges = await hostBridges();
   const network = spec0.network === undefined ? undefined : await ctx.networks.require(spec0.network);
-  const nic = network ? ({ type: 'bridge', bridge: network.bridge } as const) : pickNic(spec0.nicRequest, { bridges, activeNetworks: await activeNetworks(ctx).catch(() => []) });
+  const nic = network ? ({ type: 'bridge', bridge: network.bridge } as const) : pickNic(spec0.nicRequest, { bridges, activeNetworks: spec0.nicRequest === 'auto' ? await activeNetworks(ctx).catch(() => []) : [] });
   // Only a domain that starts now needs its bridge now; a defined one may be started after the bridge is made.
   if (nic.type === 'bridge' && spec0.start && !bridges.includes(nic.bridge)) {
     throw invalidInput(
