@@ -112,7 +112,6 @@ export async function buildVm(ctx: AppContext, req: BuildRequest, opts: BuildOpt
       ...(opts.rootPasswordFile ? ['openssl'] : []),
       ...(bundle.manifest.compression === 'zstd' ? ['zstd'] : bundle.manifest.compression === 'xz' ? ['xz'] : ['gzip']),
     ]);
-    await ctx.hypervisor.ping();
     // The host lock covers crash recovery only: builds then run side by side, arbitrated by the database
     // (unique names, leases, MACs) and by exclusive file creates.
     if (!opts.recovered) await withHostLock(ctx, { emit, signal, onWait: (h) => emit({ type: 'step.info', step: 'lock', message: `waiting for pid ${h.pid} (${h.command}) to release the host lock` }) }, async () => {});
@@ -120,7 +119,8 @@ export async function buildVm(ctx: AppContext, req: BuildRequest, opts: BuildOpt
   if (await ctx.vms.get(spec0.name)) {
     throw conflict(`a VM named '${spec0.name}' exists already`, `pick another name, or remove it with 'vmforge vm destroy ${spec0.name}'`);
   }
-  // A dry run still reads libvirt when it can, but does not need it.
+  // A dry run still reads libvirt when it can, but does not need it. A build needs it: this is also the check that
+  // libvirt answers (HYPERVISOR_UNREACHABLE), one virsh call instead of a separate ping.
   const libvirtNames = await ctx.hypervisor.listAllNames().catch((e: unknown) => {
     if (opts.dryRun) return [] as string[];
     throw e;
@@ -131,7 +131,7 @@ export async function buildVm(ctx: AppContext, req: BuildRequest, opts: BuildOpt
 
   const bridges = await hostBridges();
   const network = spec0.network === undefined ? undefined : await ctx.networks.require(spec0.network);
-  const nic = network ? ({ type: 'bridge', bridge: network.bridge } as const) : pickNic(spec0.nicRequest, { bridges, activeNetworks: await activeNetworks(ctx).catch(() => []) });
+  const nic = network ? ({ type: 'bridge', bridge: network.bridge } as const) : pickNic(spec0.nicRequest, { bridges, activeNetworks: spec0.nicRequest === 'auto' ? await activeNetworks(ctx).catch(() => []) : [] });
   // Only a domain that starts now needs its bridge now; a defined one may be started after the bridge is made.
   if (nic.type === 'bridge' && spec0.start && !bridges.includes(nic.bridge)) {
     throw invalidInput(
@@ -141,7 +141,8 @@ export async function buildVm(ctx: AppContext, req: BuildRequest, opts: BuildOpt
   }
   const domainType = ctx.config.libvirt.domainType === 'auto' ? await detectDomainType() : ctx.config.libvirt.domainType;
   const macPrefix = MAC_PREFIX[domainType];
-  const otherMacs = await libvirtMacs(ctx, libvirtNames);
+  // Without a NIC the MAC is never used: no need to read every other domain's XML (one virsh call each).
+  const otherMacs = nic.type === 'none' ? [] : await libvirtMacs(ctx, libvirtNames);
   const takenMacs = [...(await ctx.vms.macsInUse()), ...(await ctx.leases.macsInUse()), ...otherMacs];
   if (spec0.requestedMac) {
     validateMac(spec0.requestedMac, macPrefix);
@@ -442,10 +443,16 @@ function stepImplementations(
       const { plan } = cur;
       const { spec } = plan;
       await c.willUndo({ kind: 'domain.remove', name: spec.name, uri: ctx.config.libvirt.uri, uuid: plan.uuid });
-      // `virsh define` would silently replace a same-named domain defined since our first check.
-      if (await ctx.hypervisor.exists(spec.name)) throw conflict(`libvirt got a domain named '${spec.name}' while this build ran`);
-      await ctx.hypervisor.defineXml(plan.domainXml);
-      await ctx.hypervisor.setAutostart(spec.name, spec.autostart);
+      // A same-named domain defined since our first check is not replaced: libvirt refuses a definition whose
+      // name it has under another UUID, and ours is fresh. (Saves a `virsh list` before the define.)
+      await ctx.hypervisor.defineXml(plan.domainXml).catch((e: unknown) => {
+        if (e instanceof VmforgeError && /already exists with uuid/i.test(e.message)) {
+          throw conflict(`libvirt got a domain named '${spec.name}' while this build ran`);
+        }
+        throw e;
+      });
+      // A new definition has autostart off: only turning it on costs a virsh call.
+      if (spec.autostart) await ctx.hypervisor.setAutostart(spec.name, true);
     },
     'domain.start': async (c) => {
       const { spec } = cur.plan;
@@ -549,12 +556,17 @@ async function activeNetworks(ctx: AppContext): Promise<string[]> {
   return stdout.split('\n').map((s) => s.trim()).filter(Boolean);
 }
 
+/** MACs of every libvirt domain; one `virsh dumpxml` each, a few at a time (each is mostly waiting on libvirtd). */
 async function libvirtMacs(ctx: AppContext, names: string[]): Promise<string[]> {
   const out: string[] = [];
-  for (const n of names) {
-    const xml = await ctx.hypervisor.dumpXml(n, { inactive: true }).catch(() => null);
-    if (xml) out.push(...readDomainFacts(xml).macs);
-  }
+  const queue = [...names];
+  const worker = async () => {
+    for (let n = queue.shift(); n !== undefined; n = queue.shift()) {
+      const xml = await ctx.hypervisor.dumpXml(n, { inactive: true }).catch(() => null);
+      if (xml) out.push(...readDomainFacts(xml).macs);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(4, names.length) }, worker));
   return out;
 }
 

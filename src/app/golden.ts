@@ -10,11 +10,12 @@ import { extractBundle } from '../bundles/extract.js';
 import { formatUuid } from '../core/ipam/mac.js';
 import { mbrBytes } from '../core/disk/mbr.js';
 import { rootPartition } from '../core/disk/layout.js';
-import { planGolden } from '../core/plan/golden-plan.js';
+import { GOLDEN_EXT4, planGolden } from '../core/plan/golden-plan.js';
 import type { BuildPlan } from '../core/plan/build-plan.js';
 import { acquireHostLock } from '../exec/host-lock.js';
 import { createSparseFile, writeAt } from '../exec/tools/disk-image.js';
 import { installGrubBios } from '../exec/tools/grub.js';
+import { checkExt4 } from '../exec/tools/grow-fs.js';
 import { attachPartitions, detachPartitions } from '../exec/tools/loop.js';
 import { makeFilesystem } from '../exec/tools/mkfs.js';
 import { mount, umount } from '../exec/tools/mount.js';
@@ -79,7 +80,7 @@ async function prepare(ctx: AppContext, c: StepContext, plan: BuildPlan, blobPat
   await willUndo({ kind: 'loop.detach-backing', backingFile: tmp });
   const attached = await attachPartitions(runner, { file: tmp, layout: g.layout, strategy: plan.partitionAccess });
   const rootDev = attached.devices.find((d) => d.role === 'root')?.device as string;
-  await makeFilesystem(runner, { device: rootDev, fs, uuid: g.rootFsUuid, signal: c.signal });
+  await makeFilesystem(runner, { device: rootDev, fs, uuid: g.rootFsUuid, signal: c.signal, ...(fs === 'ext4' ? { ext4: GOLDEN_EXT4 } : {}) });
   await willUndo({ kind: 'dir.remove', path: mnt });
   await mkdir(mnt, { recursive: true, mode: 0o700 });
   await willUndo({ kind: 'mount.umount', target: mnt });
@@ -97,6 +98,8 @@ async function prepare(ctx: AppContext, c: StepContext, plan: BuildPlan, blobPat
   await installGrubBios(runner, { diskPath: tmp, rootMountDir: mnt, layout: g.layout, fs, grubCfgText: g.grubCfg, tmpDir: ctx.config.runDir, signal: c.signal });
   await umount(runner, mnt);
   await rmdir(mnt);
+  // Checked once here, so that no clone's resize2fs asks for its own e2fsck -f (lastcheck >= last mount).
+  if (fs === 'ext4') await checkExt4(runner, rootDev, c.signal);
   await detachPartitions(runner, attached.undo);
   // Read-only from here on: a clone never writes it (qcow2 opens it read-only, reflink copies it).
   await chmod(tmp, 0o444);

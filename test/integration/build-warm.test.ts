@@ -119,7 +119,7 @@ describe('vm build --clone qcow2 (warm path)', () => {
       'guest.configure', 'boot.configure', 'root.release', 'domain.define', 'inventory.commit',
     ]);
     expect(plan.clone.strategy).toBe('qcow2');
-    expect(plan.clone.goldenPath).toMatch(new RegExp(`^${env.config.storage.dir}/golden/[0-9a-f]{64}-ext4-l1-bios\\.img$`));
+    expect(plan.clone.goldenPath).toMatch(new RegExp(`^${env.config.storage.dir}/golden/[0-9a-f]{64}-ext4-l1-bios-f2\\.img$`));
   });
 
   it('builds a domain on a qcow2 overlay of the golden image, edited and grown', async () => {
@@ -138,7 +138,7 @@ describe('vm build --clone qcow2 (warm path)', () => {
     const info = await imageInfo(runner, result.diskPath);
     expect(info).toMatchObject({ format: 'qcow2', virtualSizeBytes: DISK, backingFormat: 'raw', corrupt: false });
     goldenPath = info.fullBackingFile as string;
-    expect(goldenPath).toMatch(new RegExp(`^${env.config.storage.dir}/golden/[0-9a-f]{64}-ext4-l1-bios\\.img$`));
+    expect(goldenPath).toMatch(new RegExp(`^${env.config.storage.dir}/golden/[0-9a-f]{64}-ext4-l1-bios-f2\\.img$`));
     expect((await stat(goldenPath)).mode & 0o777).toBe(0o444);
     goldenSha = await sha256(goldenPath);
     // The overlay holds only what this VM changed.
@@ -208,11 +208,11 @@ describe('vm build --clone qcow2 (warm path)', () => {
     const kinds = rs.map((r) => goldenInfo(events(r.stdout))).sort();
     expect(kinds).toEqual(['prepared', 'reused', 'reused']);
     const files = await goldenDir();
-    expect(files.filter((f) => f.endsWith('-xfs-l1-bios.img'))).toHaveLength(1);
+    expect(files.filter((f) => f.endsWith('-xfs-l1-bios-f2.img'))).toHaveLength(1);
     expect(files.filter((f) => !f.endsWith('.img'))).toEqual([]); // no lock, no temp file
     for (const n of names) {
       const info = await imageInfo(runner, join(env.config.storage.dir, `${n}.qcow2`));
-      expect(info.fullBackingFile).toMatch(/-xfs-l1-bios\.img$/);
+      expect(info.fullBackingFile).toMatch(/-xfs-l1-bios-f2\.img$/);
     }
     await withOverlayRoot(join(env.config.storage.dir, `${names[0]}.qcow2`), 'xfs', async (dir, _dev, disk) => {
       expect((await readFile(join(dir, 'etc/hostname'), 'utf8')).trim()).toBe(names[0]);
@@ -278,15 +278,15 @@ describe('vm build --clone qcow2 (warm path)', () => {
       expect(l.exitCode, l.stderr).toBe(0);
       const gs = JSON.parse(l.stdout) as { key: string; users: string[]; bundles: string[] }[];
       expect(gs.map((g) => [g.key.slice(65), g.users])).toEqual([
-        ['ext4-l1-bios', [name]],
-        ['xfs-l1-bios', []],
+        ['ext4-l1-bios-f2', [name]],
+        ['xfs-l1-bios-f2', []],
       ]);
       expect(gs[0]?.bundles).toEqual([bundle]);
       const p = await env.cli(['cache', 'prune', '--json']);
       expect(p.exitCode, p.stderr).toBe(0);
       const res = JSON.parse(p.stdout) as { removed: { key: string }[]; kept: { key: string }[] };
-      expect(res.removed.map((g) => g.key.slice(65))).toEqual(['xfs-l1-bios']);
-      expect(res.kept.map((g) => g.key.slice(65))).toEqual(['ext4-l1-bios']);
+      expect(res.removed.map((g) => g.key.slice(65))).toEqual(['xfs-l1-bios-f2']);
+      expect(res.kept.map((g) => g.key.slice(65))).toEqual(['ext4-l1-bios-f2']);
       expect(await sha256(goldenPath)).toBe(goldenSha);
     } finally {
       expect((await env.cli(['vm', 'destroy', name])).exitCode).toBe(0);

@@ -247,7 +247,7 @@ function coldDiskSteps(spec: VmSpec, f: BuildFacts, guestFamily: GuestFamily, sw
  * core.img finds its prefix by partition number, (hd0,msdos1), so it needs no change.
  */
 function warmDiskSteps(spec: VmSpec, clone: ClonePlan, guestFamily: GuestFamily, bundleRef: string): PlannedStep[] {
-  const grow: PlannedStep = { id: 'disk.grow', title: `Grow ${spec.fs} to the partition (${spec.fs === 'xfs' ? 'xfs_growfs' : 'e2fsck + resize2fs'})` };
+  const grow: PlannedStep = { id: 'disk.grow', title: `Grow ${spec.fs} to the partition (${spec.fs === 'xfs' ? 'xfs_growfs' : 'resize2fs'})` };
   const reuuid: PlannedStep = { id: 'root.reuuid', title: `Give the root filesystem its own UUID (${spec.fs === 'xfs' ? 'xfs_admin' : 'tune2fs'} -U)` };
   const mountRoot: PlannedStep = { id: 'root.mount', title: 'Mount the root filesystem' };
   return [

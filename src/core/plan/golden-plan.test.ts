@@ -27,7 +27,7 @@ const U2 = '22222222-2222-4222-8222-222222222222';
 
 describe('golden images', () => {
   it('keys by content, fs, layout version and boot mode', () => {
-    expect(goldenKey({ bundleSha256: 'a'.repeat(64), fs: 'ext4' })).toBe(`${'a'.repeat(64)}-ext4-l1-bios`);
+    expect(goldenKey({ bundleSha256: 'a'.repeat(64), fs: 'ext4' })).toBe(`${'a'.repeat(64)}-ext4-l1-bios-f2`);
     expect(goldenKey({ bundleSha256: 'a'.repeat(64), fs: 'xfs' })).not.toBe(goldenKey({ bundleSha256: 'a'.repeat(64), fs: 'ext4' }));
     expect(() => goldenKey({ bundleSha256: '../x', fs: 'ext4' })).toThrow();
   });

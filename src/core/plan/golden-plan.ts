@@ -13,6 +13,13 @@ import { KERNEL_CMDLINE, minimumRootBytes } from './build-plan.js';
 export const GOLDEN_LAYOUT_VERSION = 1;
 /** What is installed in the golden: GRUB i386-pc in the MBR gap, prefix (hd0,msdos1)/boot/grub. */
 export const GOLDEN_BOOT_MODE = 'bios';
+/**
+ * Bump when what the golden's bytes hold changes for the same bundle, fs, layout and boot mode, so older
+ * images are not reused. 2: ext4 with 4 KiB blocks and metadata_csum_seed, e2fsck'ed after it is made.
+ */
+export const GOLDEN_FORMAT_VERSION = 2;
+/** mkfs.ext4 options of a golden's root (see MkfsInput.ext4); GRUB 2.06 (Debian 12) reads metadata_csum_seed. */
+export const GOLDEN_EXT4 = { usageType: 'default', features: ['metadata_csum_seed'] } as const;
 
 export type CloneStrategy = 'qcow2' | 'reflink';
 export type CloneSetting = 'auto' | CloneStrategy | 'off';
@@ -20,7 +27,7 @@ export type CloneSetting = 'auto' | CloneStrategy | 'off';
 /** File-name-safe key: everything the golden's bytes depend on (not the VM's disk or swap size). */
 export function goldenKey(input: { bundleSha256: string; fs: FsType }): string {
   if (!/^[0-9a-f]{64}$/.test(input.bundleSha256)) throw new Error(`bundle sha256 '${input.bundleSha256}' is not 64 hex digits`);
-  return `${input.bundleSha256}-${input.fs}-l${GOLDEN_LAYOUT_VERSION}-${GOLDEN_BOOT_MODE}`;
+  return `${input.bundleSha256}-${input.fs}-l${GOLDEN_LAYOUT_VERSION}-${GOLDEN_BOOT_MODE}-f${GOLDEN_FORMAT_VERSION}`;
 }
 
 export interface GoldenPlan {

@@ -8,7 +8,8 @@ import type { CommandRunner } from '../runner.js';
 
 export function setFsUuidArgv(input: { fs: FsType; device: string; uuid: string }): string[] {
   assertUuid(input.uuid, 'filesystem UUID');
-  // tune2fs -U wants a freshly checked filesystem (the grow step's e2fsck -f); xfs_admin a clean log.
+  // tune2fs -U wants a checked filesystem (done once in the golden; the grow step re-checks an unchecked one)
+  // and, without metadata_csum_seed, rewrites every metadata checksum; xfs_admin wants a clean log.
   return input.fs === 'xfs' ? ['xfs_admin', '-U', input.uuid, input.device] : ['tune2fs', '-U', input.uuid, input.device];
 }
 

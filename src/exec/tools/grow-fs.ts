@@ -2,9 +2,11 @@
  * Growing a clone's root filesystem to its (grown) partition. ext4 grows offline (e2fsck -f, which resize2fs
  * demands, then resize2fs) or online once mounted; xfs only grows mounted (xfs_growfs takes the mount point).
  */
+import { EXT4_SUPER_BYTES, EXT4_SUPER_OFFSET, parseExt4Super, resizeNeedsCheck } from '../../core/disk/ext4-super.js';
 import type { FsType } from '../../core/model/spec.js';
 import { VmforgeError } from '../../errors.js';
 import type { CommandRunner } from '../runner.js';
+import { readAt } from './disk-image.js';
 
 const TOOL_TIMEOUT_MS = 10 * 60_000;
 
@@ -21,8 +23,10 @@ export async function growFilesystem(runner: CommandRunner, input: GrowFsInput):
     return;
   }
   if (input.mountPoint === undefined) {
-    // 1 = errors fixed: acceptable for a golden image that was unmounted cleanly but is checked with -f.
-    await runner.run(['e2fsck', '-f', '-y', input.device], { ...opts, okCodes: [1] });
+    // resize2fs demands a fresh e2fsck -f unless the superblock says clean and checked since the last mount;
+    // a golden image is checked once when it is made, so its clones skip the check (it reads all metadata).
+    const sb = parseExt4Super(await readAt(input.device, EXT4_SUPER_OFFSET, EXT4_SUPER_BYTES));
+    if (resizeNeedsCheck(sb)) await checkExt4(runner, input.device, input.signal);
   }
   try {
     await runner.run(['resize2fs', input.device], opts);
@@ -36,4 +40,10 @@ export async function growFilesystem(runner: CommandRunner, input: GrowFsInput):
     }
     throw e;
   }
+}
+
+/** `e2fsck -f -y`: what resize2fs and tune2fs want before they change an unmounted filesystem. */
+export async function checkExt4(runner: CommandRunner, device: string, signal?: AbortSignal): Promise<void> {
+  // 1 = errors fixed: acceptable for a golden image that was unmounted cleanly but is checked with -f.
+  await runner.run(['e2fsck', '-f', '-y', device], { signal, timeoutMs: TOOL_TIMEOUT_MS, okCodes: [1] });
 }

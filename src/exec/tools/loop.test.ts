@@ -1,7 +1,10 @@
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { VmforgeError } from '../../errors.js';
 import { commandFailed, type CommandRunner, type RunOptions, type RunResult } from '../runner.js';
-import { attachLoop, detachLoop, parseLosetupJson, partitionDevice } from './loop.js';
+import { attachLoop, detachLoop as detachLoopReal, parseLosetupJson, partitionDevice } from './loop.js';
 
 /** Runner that answers from a script and records every argv. */
 class ScriptedRunner implements CommandRunner {
@@ -76,6 +79,25 @@ describe('attachLoop', () => {
 
 describe('detachLoop', () => {
   const listing = (argv: readonly string[]) => (argv[1] === '--list' ? ok(LIST) : ok());
+  // These exercise the losetup listing: no sysfs answers here.
+  const detachLoop = (r: CommandRunner, ref: Parameters<typeof detachLoopReal>[1]) => detachLoopReal(r, ref, { sysBlock: '/nonexistent-sys-block' });
+
+  it('reads the device from sysfs when it can, without a losetup --list', async () => {
+    const sys = await mkdtemp(join(tmpdir(), 'vmforge-sysblock-'));
+    try {
+      await mkdir(join(sys, 'loop3', 'loop'), { recursive: true });
+      await writeFile(join(sys, 'loop3', 'loop', 'backing_file'), '/var/tmp/a.raw\n');
+      await writeFile(join(sys, 'loop3', 'loop', 'offset'), '1048576\n');
+      const r = new ScriptedRunner(() => ok());
+      expect(await detachLoopReal(r, { device: '/dev/loop3', backFile: '/var/tmp/a.raw', offset: 1048576 }, { sysBlock: sys })).toBe('detached');
+      expect(r.calls).toEqual([['losetup', '--detach', '/dev/loop3']]);
+      const r2 = new ScriptedRunner(() => ok());
+      expect(await detachLoopReal(r2, { device: '/dev/loop3', backFile: '/var/tmp/other.raw', offset: 1048576 }, { sysBlock: sys })).toBe('gone');
+      expect(r2.calls).toEqual([]);
+    } finally {
+      await rm(sys, { recursive: true, force: true });
+    }
+  });
 
   it('detaches a device still attached to our file and offset', async () => {
     const r = new ScriptedRunner(listing);

@@ -7,7 +7,7 @@
  * Every attach returns plain-JSON undo data; every detach is idempotent and refuses to detach a device that
  * has since been reused for another file.
  */
-import { readdir, realpath, stat } from 'node:fs/promises';
+import { readFile, readdir, realpath, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { VmforgeError } from '../../errors.js';
@@ -113,8 +113,8 @@ const GONE = /No such device or address|No such device|No such file or directory
  * Detaches `ref` if it is still attached to the same file at the same offset; a device that is gone or now
  * backs something else is left alone (its number may have been reused after a crash).
  */
-export async function detachLoop(runner: CommandRunner, ref: LoopRef): Promise<'detached' | 'gone'> {
-  const cur = (await listLoops(runner)).find((l) => l.device === ref.device);
+export async function detachLoop(runner: CommandRunner, ref: LoopRef, opts: { sysBlock?: string } = {}): Promise<'detached' | 'gone'> {
+  const cur = (await loopFromSysfs(ref.device, opts.sysBlock ?? '/sys/block')) ?? (await listLoops(runner)).find((l) => l.device === ref.device);
   if (!cur || cur.backFile !== ref.backFile || cur.offset !== ref.offset) return 'gone';
   try {
     await runner.run(['losetup', '--detach', ref.device], { timeoutMs: TOOL_TIMEOUT_MS });
@@ -122,6 +122,20 @@ export async function detachLoop(runner: CommandRunner, ref: LoopRef): Promise<'
   } catch (e) {
     if (e instanceof VmforgeError && e.code === 'COMMAND_FAILED' && GONE.test(e.message)) return 'gone';
     throw e;
+  }
+}
+
+/**
+ * What `losetup --list` says about one device, read from sysfs (what losetup reads too) without starting a
+ * process; null when sysfs has no answer (device gone, or no sysfs), and the caller asks losetup.
+ */
+async function loopFromSysfs(device: string, sysBlock: string): Promise<Pick<LoopInfo, 'device' | 'backFile' | 'offset'> | null> {
+  const dir = `${sysBlock}/${basename(device)}/loop`;
+  try {
+    const [back, offset] = await Promise.all([readFile(`${dir}/backing_file`, 'utf8'), readFile(`${dir}/offset`, 'utf8')]);
+    return { device, backFile: back.trim().replace(/ \(deleted\)$/, ''), offset: Number(offset.trim()) };
+  } catch {
+    return null;
   }
 }
 

@@ -12,6 +12,12 @@ export interface MkfsInput {
   fs: FsType;
   uuid: string;
   label?: string;
+  /**
+   * ext4 only: mke2fs usage type (-T) and extra features (-O). Golden images use `default` (4 KiB blocks, as a
+   * multi-GiB disk gets, instead of the 1 KiB blocks mke2fs picks for a small one that clones grow from) and
+   * `metadata_csum_seed` (a clone's `tune2fs -U` then writes only the superblock).
+   */
+  ext4?: { usageType?: 'default'; features?: readonly string[] };
   signal?: AbortSignal;
 }
 
@@ -39,6 +45,8 @@ export function mkfsArgv(input: Omit<MkfsInput, 'signal'>): string[] {
         input.uuid,
         '-E',
         'lazy_itable_init=1,lazy_journal_init=1',
+        ...(input.ext4?.usageType ? ['-T', input.ext4.usageType] : []),
+        ...(input.ext4?.features?.length ? ['-O', input.ext4.features.join(',')] : []),
         ...(input.label ? ['-L', input.label] : []),
         input.device,
       ];
