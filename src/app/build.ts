@@ -43,6 +43,9 @@ import { chooseCloneStrategy, parseCloneSetting } from './clone-choice.js';
 import { warmStepImplementations, type WarmState } from './clone-steps.js';
 import { goldenKey } from '../core/plan/golden-plan.js';
 import { copyOutOfGuest } from './kernel-files.js';
+import { storageStepImplementations } from './storage-steps.js';
+import { parseStorageSpec } from '../core/storage/lvm-plan.js';
+import { readLvmFacts } from '../exec/storage/lvm-facts.js';
 
 export interface BuildOptions {
   dryRun?: boolean;
@@ -94,6 +97,8 @@ export async function buildVm(ctx: AppContext, req: BuildRequest, opts: BuildOpt
   const waitTimeoutS = opts.waitTimeoutSeconds ?? ctx.config.boot.waitTimeoutSeconds;
   if (!Number.isInteger(waitTimeoutS) || waitTimeoutS < 1) throw invalidInput(`--wait-timeout '${opts.waitTimeoutSeconds}' must be a whole number of seconds`);
   if (opts.wait && !spec0.start) throw invalidInput('--wait needs the VM to start; drop --no-start');
+  // --wait reads the serial log virtlogd writes for QEMU; xenconsoled keeps Xen's console elsewhere.
+  if (opts.wait && spec0.hypervisor === 'xen') throw invalidInput('--wait is not supported for Xen guests yet', "drop --wait and watch the console with 'virsh console NAME'");
   const rootPasswordHash = opts.rootPasswordFile ? await readPasswordHash(ctx, opts.rootPasswordFile, Boolean(opts.dryRun)) : undefined;
   const sshKeys = await readSshKeys(opts.sshKeyFiles ?? []);
   const cloneSetting = parseCloneSetting(opts.clone ?? ctx.config.storage.clone);
@@ -102,9 +107,12 @@ export async function buildVm(ctx: AppContext, req: BuildRequest, opts: BuildOpt
   const bundle = await resolveOrPull(ctx, spec0.bundle, emit, { dryRun: Boolean(opts.dryRun), signal });
   // Before the host checks: a disk too small for the bundle is the user's to fix whatever the host has.
   requireDiskFitsBundle(spec0, bundle.manifest.unpackedBytes, `${bundle.manifest.name}:${bundle.manifest.version}`);
+  const storageSpec = parseStorageSpec(spec0.storage ?? 'file');
+  // Before anything exists: no LVM tools or no such VG fails here (a dry run notes it and goes on).
+  const lvmFacts = storageSpec.backend === 'lvm' ? await readLvmFacts(ctx.runner, storageSpec, { dryRun: Boolean(opts.dryRun) }) : undefined;
   if (!opts.dryRun) {
     await requireTools([
-      ...BUILD_TOOLS,
+      ...BUILD_TOOLS.filter((t) => t !== 'grub-mkimage' || needsGrubInstall(spec0)),
       ...(spec0.fs === 'xfs' ? ['mkfs.xfs'] : ['mkfs.ext4']),
       ...(ctx.config.storage.partitionAccess === 'partx' ? ['partx'] : []),
       ...(opts.rootPasswordFile ? ['openssl'] : []),
@@ -137,7 +145,7 @@ export async function buildVm(ctx: AppContext, req: BuildRequest, opts: BuildOpt
       network ? `create it (ip link add ${nic.bridge} type bridge), or fix network ${network.name}` : `create it (ip link add ${nic.bridge} type bridge) or pick another with --bridge / --net`,
     );
   }
-  const domainType = ctx.config.libvirt.domainType === 'auto' ? await detectDomainType() : ctx.config.libvirt.domainType;
+  const domainType = spec0.hypervisor === 'xen' ? 'xen' : ctx.config.libvirt.domainType === 'auto' ? await detectDomainType() : ctx.config.libvirt.domainType;
   const macPrefix = MAC_PREFIX[domainType];
   const otherMacs = await libvirtMacs(ctx, libvirtNames);
   const takenMacs = [...(await ctx.vms.macsInUse()), ...(await ctx.leases.macsInUse()), ...otherMacs];
@@ -177,12 +185,14 @@ export async function buildVm(ctx: AppContext, req: BuildRequest, opts: BuildOpt
       ...(network && network.dhcp.mode !== 'none' ? { dhcp: formatDhcp(network.dhcp) } : {}),
     },
     ...(guestDomain ? { guestDomain } : {}),
+    ...(lvmFacts ? { lvm: lvmFacts } : {}),
   };
   // A golden image carries GRUB; direct kernel boot is built cold (its kernel copy comes from the extracted root).
-  if (spec.boot === 'kernel' && cloneSetting !== 'auto' && cloneSetting !== 'off') {
-    throw invalidInput(`--clone ${cloneSetting} does not go with --boot kernel`, 'drop --clone (direct kernel boot builds cold) or use --boot grub');
+  const coldOnly = coldOnlyReason(spec);
+  if (coldOnly && cloneSetting !== 'auto' && cloneSetting !== 'off') {
+    throw invalidInput(`--clone ${cloneSetting} does not go with ${coldOnly.flag}`, `drop --clone (${coldOnly.why}) or drop ${coldOnly.flag}`);
   }
-  const { strategy: cloneStrategy, skipped } = spec.boot === 'kernel' ? { strategy: null, skipped: ['direct kernel boot builds cold'] } : await chooseCloneStrategy(ctx, cloneSetting);
+  const { strategy: cloneStrategy, skipped } = coldOnly ? { strategy: null, skipped: [coldOnly.why] } : await chooseCloneStrategy(ctx, cloneSetting);
   for (const why of skipped) emit({ type: 'step.info', step: 'plan', message: `clone strategy skipped: ${why}` });
   if (cloneStrategy) {
     facts.clone = { strategy: cloneStrategy, goldenKey: goldenKey({ bundleSha256: bundle.manifest.sha256, fs: spec.fs }) };
@@ -205,6 +215,7 @@ export async function buildVm(ctx: AppContext, req: BuildRequest, opts: BuildOpt
   };
   const impl = {
     ...stepImplementations(ctx, cur, bundle.blobPath, { rootPasswordHash, sshKeys }, waitTimeoutS),
+    ...storageStepImplementations<BuildState>(ctx.runner, cur),
     ...(plan.clone ? warmStepImplementations(ctx, cur, bundle.blobPath) : {}),
   };
   const steps: Step<BuildState>[] = plan.steps.map((s) => {
@@ -466,6 +477,18 @@ function stepImplementations(
       await ctx.vms.update(spec.name, { status: spec.start ? 'running' : 'defined', boot_seconds: s.bootSeconds ?? null });
     },
   };
+}
+
+/** Why a build cannot use a golden image (which holds an MBR disk with GRUB on a file), or null. */
+function coldOnlyReason(spec: { boot: string; hypervisor?: string; storage?: string }): { flag: string; why: string } | null {
+  if (spec.boot === 'kernel') return { flag: '--boot kernel', why: 'direct kernel boot builds cold' };
+  if (spec.hypervisor === 'xen') return { flag: '--hypervisor xen', why: 'Xen guests build cold' };
+  if (spec.storage) return { flag: '--storage lvm', why: 'LVM volumes are built cold' };
+  return null;
+}
+
+function needsGrubInstall(spec: { boot: string; hypervisor?: string; xenMode?: string }): boolean {
+  return spec.boot !== 'kernel' && !(spec.hypervisor === 'xen' && spec.xenMode !== 'hvm');
 }
 
 function deviceFor(a: AttachedPartitions, role: 'root' | 'swap'): string {
