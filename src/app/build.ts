@@ -3,7 +3,8 @@
  * pipeline, each journaling its undo before its side effect.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, readdir, rmdir } from 'node:fs/promises';
+import { access, mkdir, readFile, readdir, rmdir } from 'node:fs/promises';
+import { OVMF_CODE_PATH, OVMF_VARS_TEMPLATE_PATH } from '../core/domain-xml/defaults.js';
 import { extractBundle } from '../bundles/extract.js';
 import { guestAdapterFor, readGuestFiles, type GuestEditInput } from '../core/guest/adapter.js';
 import { MAC_PREFIX, formatUuid, pickMac, validateMac } from '../core/ipam/mac.js';
@@ -118,6 +119,7 @@ export async function buildVm(ctx: AppContext, req: BuildRequest, opts: BuildOpt
       ...(opts.rootPasswordFile ? ['openssl'] : []),
       ...(bundle.manifest.compression === 'zstd' ? ['zstd'] : bundle.manifest.compression === 'xz' ? ['xz'] : ['gzip']),
     ]);
+    if (spec0.firmware === 'uefi') await requireOvmf();
     await ctx.hypervisor.ping();
     // The host lock covers crash recovery only: builds then run side by side, arbitrated by the database
     // (unique names, leases, MACs) and by exclusive file creates.
@@ -477,6 +479,14 @@ function stepImplementations(
       await ctx.vms.update(spec.name, { status: spec.start ? 'running' : 'defined', boot_seconds: s.bootSeconds ?? null });
     },
   };
+}
+
+async function requireOvmf(): Promise<void> {
+  for (const f of [OVMF_CODE_PATH, OVMF_VARS_TEMPLATE_PATH]) {
+    await access(f).catch(() => {
+      throw new VmforgeError('MISSING_TOOL', `--firmware uefi needs ${f}, which is not on this host`, { hint: 'install OVMF: apt-get install ovmf' });
+    });
+  }
 }
 
 /** Why a build cannot use a golden image (which holds an MBR disk with GRUB on a file), or null. */

@@ -117,6 +117,21 @@ describe('Xen PV, partitions layout, file backend, test driver', () => {
   });
 });
 
+describe('plan goldens: their domain XML is what libvirt accepts', () => {
+  it('every src/core/plan/__golden__/plan-*.txt XML passes virt-xml-validate', async () => {
+    const dir = join(import.meta.dirname, '../../src/core/plan/__golden__');
+    const files = (await readdir(dir)).filter((f) => f.startsWith('plan-'));
+    expect(files.length).toBeGreaterThanOrEqual(8);
+    for (const f of files) {
+      const text = await readFile(join(dir, f), 'utf8');
+      const xml = join(env.dir, f.replace(/\.txt$/, '.xml'));
+      await writeFile(xml, text.slice(text.indexOf('<domain ')));
+      const v = await execa('virt-xml-validate', [xml, 'domain'], { reject: false });
+      expect(v.stdout + v.stderr, f).toMatch(/validates/);
+    }
+  });
+});
+
 describe('Xen build: a failure at any step undoes everything', () => {
   it('covers every step of the plan, before and after', async () => {
     const plan = await env.cli(['vm', 'build', 'xlvm-plan', '--bundle', bundle, ...base, '--hypervisor', 'xen', '--dry-run', '--json']);
