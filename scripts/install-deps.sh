@@ -9,7 +9,7 @@ APT_PACKAGES=(
   qemu-system-x86 qemu-utils qemu-block-extra
   debootstrap zstd pigz xz-utils tar
   e2fsprogs xfsprogs dosfstools fdisk util-linux mount
-  grub-pc-bin grub2-common
+  grub-pc-bin grub2-common ovmf
   acl attr libxml2-utils openssl iproute2 iputils-ping ca-certificates
   bind9-dnsutils bind9 dnsmasq-base xorriso openssh-client parted
 )

@@ -3,7 +3,8 @@
  * pipeline, each journaling its undo before its side effect.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, readdir, rmdir } from 'node:fs/promises';
+import { access, mkdir, readFile, readdir, rmdir } from 'node:fs/promises';
+import { OVMF_CODE_PATH, OVMF_VARS_TEMPLATE_PATH } from '../core/domain-xml/defaults.js';
 import { extractBundle } from '../bundles/extract.js';
 import { guestAdapterFor, readGuestFiles, type GuestEditInput } from '../core/guest/adapter.js';
 import { MAC_PREFIX, formatUuid, pickMac, validateMac } from '../core/ipam/mac.js';
@@ -43,6 +44,9 @@ import { chooseCloneStrategy, parseCloneSetting } from './clone-choice.js';
 import { warmStepImplementations, type WarmState } from './clone-steps.js';
 import { goldenKey } from '../core/plan/golden-plan.js';
 import { copyOutOfGuest } from './kernel-files.js';
+import { storageStepImplementations } from './storage-steps.js';
+import { parseStorageSpec } from '../core/storage/lvm-plan.js';
+import { readLvmFacts } from '../exec/storage/lvm-facts.js';
 
 export interface BuildOptions {
   dryRun?: boolean;
@@ -96,6 +100,8 @@ export async function buildVm(ctx: AppContext, req: BuildRequest, opts: BuildOpt
   const waitTimeoutS = opts.waitTimeoutSeconds ?? ctx.config.boot.waitTimeoutSeconds;
   if (!Number.isInteger(waitTimeoutS) || waitTimeoutS < 1) throw invalidInput(`--wait-timeout '${opts.waitTimeoutSeconds}' must be a whole number of seconds`);
   if (opts.wait && !spec0.start) throw invalidInput('--wait needs the VM to start; drop --no-start');
+  // --wait reads the serial log virtlogd writes for QEMU; xenconsoled keeps Xen's console elsewhere.
+  if (opts.wait && spec0.hypervisor === 'xen') throw invalidInput('--wait is not supported for Xen guests yet', "drop --wait and watch the console with 'virsh console NAME'");
   const rootPasswordHash = opts.rootPasswordFile ? await readPasswordHash(ctx, opts.rootPasswordFile, Boolean(opts.dryRun)) : undefined;
   const sshKeys = await readSshKeys(opts.sshKeyFiles ?? []);
   const cloneSetting = parseCloneSetting(opts.clone ?? ctx.config.storage.clone);
@@ -104,14 +110,18 @@ export async function buildVm(ctx: AppContext, req: BuildRequest, opts: BuildOpt
   const bundle = await resolveOrPull(ctx, spec0.bundle, emit, { dryRun: Boolean(opts.dryRun), signal });
   // Before the host checks: a disk too small for the bundle is the user's to fix whatever the host has.
   requireDiskFitsBundle(spec0, bundle.manifest.unpackedBytes, `${bundle.manifest.name}:${bundle.manifest.version}`);
+  const storageSpec = parseStorageSpec(spec0.storage ?? 'file');
+  // Before anything exists: no LVM tools or no such VG fails here (a dry run notes it and goes on).
+  const lvmFacts = storageSpec.backend === 'lvm' ? await readLvmFacts(ctx.runner, storageSpec, { dryRun: Boolean(opts.dryRun) }) : undefined;
   if (!opts.dryRun) {
     await requireTools([
-      ...BUILD_TOOLS,
+      ...BUILD_TOOLS.filter((t) => t !== 'grub-mkimage' || needsGrubInstall(spec0)),
       ...(spec0.fs === 'xfs' ? ['mkfs.xfs'] : ['mkfs.ext4']),
       ...(ctx.config.storage.partitionAccess === 'partx' ? ['partx'] : []),
       ...(opts.rootPasswordFile ? ['openssl'] : []),
       ...(bundle.manifest.compression === 'zstd' ? ['zstd'] : bundle.manifest.compression === 'xz' ? ['xz'] : ['gzip']),
     ]);
+    if (spec0.firmware === 'uefi') await requireOvmf();
     // The host lock covers crash recovery only: builds then run side by side, arbitrated by the database
     // (unique names, leases, MACs) and by exclusive file creates.
     if (!opts.recovered) await withHostLock(ctx, { emit, signal, onWait: (h) => emit({ type: 'step.info', step: 'lock', message: `waiting for pid ${h.pid} (${h.command}) to release the host lock` }) }, async () => {});
@@ -139,7 +149,7 @@ export async function buildVm(ctx: AppContext, req: BuildRequest, opts: BuildOpt
       network ? `create it (ip link add ${nic.bridge} type bridge), or fix network ${network.name}` : `create it (ip link add ${nic.bridge} type bridge) or pick another with --bridge / --net`,
     );
   }
-  const domainType = ctx.config.libvirt.domainType === 'auto' ? await detectDomainType() : ctx.config.libvirt.domainType;
+  const domainType = spec0.hypervisor === 'xen' ? 'xen' : ctx.config.libvirt.domainType === 'auto' ? await detectDomainType() : ctx.config.libvirt.domainType;
   const macPrefix = MAC_PREFIX[domainType];
   // Without a NIC the MAC is never used: no need to read every other domain's XML (one virsh call each).
   const otherMacs = nic.type === 'none' ? [] : await libvirtMacs(ctx, libvirtNames);
@@ -180,12 +190,14 @@ export async function buildVm(ctx: AppContext, req: BuildRequest, opts: BuildOpt
       ...(network && network.dhcp.mode !== 'none' ? { dhcp: formatDhcp(network.dhcp) } : {}),
     },
     ...(guestDomain ? { guestDomain } : {}),
+    ...(lvmFacts ? { lvm: lvmFacts } : {}),
   };
   // A golden image carries GRUB; direct kernel boot is built cold (its kernel copy comes from the extracted root).
-  if (spec.boot === 'kernel' && cloneSetting !== 'auto' && cloneSetting !== 'off') {
-    throw invalidInput(`--clone ${cloneSetting} does not go with --boot kernel`, 'drop --clone (direct kernel boot builds cold) or use --boot grub');
+  const coldOnly = coldOnlyReason(spec);
+  if (coldOnly && cloneSetting !== 'auto' && cloneSetting !== 'off') {
+    throw invalidInput(`--clone ${cloneSetting} does not go with ${coldOnly.flag}`, `drop --clone (${coldOnly.why}) or drop ${coldOnly.flag}`);
   }
-  const { strategy: cloneStrategy, skipped } = spec.boot === 'kernel' ? { strategy: null, skipped: ['direct kernel boot builds cold'] } : await chooseCloneStrategy(ctx, cloneSetting);
+  const { strategy: cloneStrategy, skipped } = coldOnly ? { strategy: null, skipped: [coldOnly.why] } : await chooseCloneStrategy(ctx, cloneSetting);
   for (const why of skipped) emit({ type: 'step.info', step: 'plan', message: `clone strategy skipped: ${why}` });
   if (cloneStrategy) {
     facts.clone = { strategy: cloneStrategy, goldenKey: goldenKey({ bundleSha256: bundle.manifest.sha256, fs: spec.fs }) };
@@ -208,6 +220,7 @@ export async function buildVm(ctx: AppContext, req: BuildRequest, opts: BuildOpt
   };
   const impl = {
     ...stepImplementations(ctx, cur, bundle.blobPath, { rootPasswordHash, sshKeys }, waitTimeoutS),
+    ...storageStepImplementations<BuildState>(ctx.runner, cur),
     ...(plan.clone ? warmStepImplementations(ctx, cur, bundle.blobPath) : {}),
   };
   const steps: Step<BuildState>[] = plan.steps.map((s) => {
@@ -475,6 +488,26 @@ function stepImplementations(
       await ctx.vms.update(spec.name, { status: spec.start ? 'running' : 'defined', boot_seconds: s.bootSeconds ?? null });
     },
   };
+}
+
+async function requireOvmf(): Promise<void> {
+  for (const f of [OVMF_CODE_PATH, OVMF_VARS_TEMPLATE_PATH]) {
+    await access(f).catch(() => {
+      throw new VmforgeError('MISSING_TOOL', `--firmware uefi needs ${f}, which is not on this host`, { hint: 'install OVMF: apt-get install ovmf' });
+    });
+  }
+}
+
+/** Why a build cannot use a golden image (which holds an MBR disk with GRUB on a file), or null. */
+function coldOnlyReason(spec: { boot: string; hypervisor?: string; storage?: string }): { flag: string; why: string } | null {
+  if (spec.boot === 'kernel') return { flag: '--boot kernel', why: 'direct kernel boot builds cold' };
+  if (spec.hypervisor === 'xen') return { flag: '--hypervisor xen', why: 'Xen guests build cold' };
+  if (spec.storage) return { flag: '--storage lvm', why: 'LVM volumes are built cold' };
+  return null;
+}
+
+function needsGrubInstall(spec: { boot: string; hypervisor?: string; xenMode?: string }): boolean {
+  return spec.boot !== 'kernel' && !(spec.hypervisor === 'xen' && spec.xenMode !== 'hvm');
 }
 
 function deviceFor(a: AttachedPartitions, role: 'root' | 'swap'): string {

@@ -32,8 +32,10 @@ export interface AppContext {
   close(): Promise<void>;
 }
 
-export async function createContext(opts: { configPath?: string; config?: Config; runner?: HostRunner; readOnly?: boolean }): Promise<AppContext> {
-  const config = opts.config ?? (await loadConfig(opts.configPath));
+export async function createContext(opts: { configPath?: string; config?: Config; runner?: HostRunner; readOnly?: boolean; libvirtUri?: string }): Promise<AppContext> {
+  const loaded = opts.config ?? (await loadConfig(opts.configPath));
+  // --connect URI: every virsh call of this invocation (and the undo records it journals) uses it.
+  const config = opts.libvirtUri ? { ...loaded, libvirt: { ...loaded.libvirt, uri: opts.libvirtUri } } : loaded;
   // A read-only use (--dry-run) on a host with no state yet must not create any: an empty in-memory
   // inventory answers its questions just as well.
   const db = await openDb(opts.readOnly && !existsSync(config.dbPath) ? ':memory:' : config.dbPath);

@@ -18,6 +18,8 @@ import type { DhcpMode } from '../core/ipam/network.js';
 import type { VmRow } from '../store/vms.js';
 import { bootFilePaths } from '../core/plan/build-plan.js';
 import { loggedSink } from './log.js';
+import { planStorageDestroy, type StorageDestroyPlan } from '../core/plan/storage-plan.js';
+import type { VmSpec } from '../core/model/spec.js';
 
 export interface DestroyResult {
   name: string;
@@ -53,6 +55,7 @@ export async function destroyVm(ctx: AppContext, name: string, opts: DestroyOpti
   const undo = undoRegistry(ctx);
   const domainExisted = await ctx.hypervisor.exists(row.domain_name);
   const mountDir = `${ctx.config.runDir}/mnt/${name}`;
+  const storage = planStorageDestroy({ ...(JSON.parse(row.spec) as VmSpec), name }, ctx.config.storage.dir, row.disk_path);
   const steps: Step<unknown>[] = [
     { id: 'domain.stop', title: 'Stop the domain', run: () => ctx.hypervisor.destroy(row.domain_name) },
     { id: 'domain.undefine', title: 'Undefine the domain', run: () => ctx.hypervisor.undefine(row.domain_name) },
@@ -62,10 +65,10 @@ export async function destroyVm(ctx: AppContext, name: string, opts: DestroyOpti
       run: async () => {
         await undo['mount.umount']({ kind: 'mount.umount', target: mountDir });
         await undo['dir.remove']({ kind: 'dir.remove', path: mountDir });
-        await undo['loop.detach-backing']({ kind: 'loop.detach-backing', backingFile: row.disk_path });
+        for (const backingFile of storage.loopBackings) await undo['loop.detach-backing']({ kind: 'loop.detach-backing', backingFile });
       },
     },
-    ...(opts.keepDisk ? [] : [{ id: 'disk.remove', title: 'Remove the disk image', run: () => rm(row.disk_path, { force: true }) }]),
+    ...(opts.keepDisk ? [] : storageRemoveSteps(storage, undo)),
     {
       id: 'console.remove',
       title: 'Remove console log and socket',
@@ -101,6 +104,30 @@ export async function destroyVm(ctx: AppContext, name: string, opts: DestroyOpti
     throw again;
   });
   return { name, removed: { domain: domainExisted, disk: opts.keepDisk ? null : row.disk_path }, ...(opts.keepDisk ? { keptDisk: row.disk_path } : {}), timings };
+}
+
+/** Image files, or (LVM) the planned lvremove argv: never `rm` on a device path. */
+function storageRemoveSteps(storage: StorageDestroyPlan, undo: UndoRegistry): Step<unknown>[] {
+  if (storage.lvremove.length) {
+    return [
+      {
+        id: 'disk.remove',
+        title: `Remove the logical volumes: ${storage.lvremove.map((a) => a.join(' ')).join('; ')}`,
+        run: async () => {
+          for (const argv of storage.lvremove) await undo['lv.remove']({ kind: 'lv.remove', argv });
+        },
+      },
+    ];
+  }
+  return [
+    {
+      id: 'disk.remove',
+      title: storage.files.length > 1 ? `Remove the disk images (${storage.files.map((f) => f.split('/').at(-1)).join(', ')})` : 'Remove the disk image',
+      run: async () => {
+        for (const f of storage.files) await rm(f, { force: true });
+      },
+    },
+  ];
 }
 
 /** A direct-kernel-boot VM's kernel and initrd copies on the host. */

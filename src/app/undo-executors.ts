@@ -5,6 +5,7 @@ import { readDomainFacts } from '../core/domain-xml/facts.js';
 import { VmforgeError } from '../errors.js';
 import { detachWholeWithPartx, loopsBackingFile } from '../exec/tools/loop.js';
 import { umount } from '../exec/tools/mount.js';
+import { runLvmArgv } from '../exec/storage/lvm-facts.js';
 import { recoverFuseExport } from '../exec/tools/qsd-fuse.js';
 import { fuseExportDaemonPids } from '../exec/tools/qsd-find.js';
 import { VirshHypervisor } from '../exec/libvirt/hypervisor.js';
@@ -30,6 +31,10 @@ export function undoRegistry(ctx: Pick<AppContext, 'runner' | 'hypervisor' | 'vm
     },
     'mount.umount': async (r) => {
       await umount(ctx.runner, r.target);
+    },
+    'lv.remove': async (r) => {
+      if (r.argv[0] !== 'lvremove') throw new VmforgeError('INTERNAL', `lv.remove undo record holds ${JSON.stringify(r.argv)}, not an lvremove`);
+      await runLvmArgv(ctx.runner, r.argv);
     },
     'fuse.unexport': async (r) => {
       const pids = await fuseExportDaemonPids(r.exportPath);

@@ -14,12 +14,16 @@ export const configSchema = z
         uri: z.string().min(1).default('qemu:///system'),
         /** 'auto' picks kvm when /dev/kvm exists, else qemu (TCG). */
         domainType: z.enum(['auto', 'kvm', 'qemu']).default('auto'),
+        /** What `vm build` makes without --hypervisor: KVM/QEMU domains, or Xen (libxl) ones. */
+        hypervisor: z.enum(['kvm', 'xen']).default('kvm'),
       })
       .strict()
       .default({}),
     storage: z
       .object({
         type: z.literal('file').default('file'),
+        /** Where VM disks go without --storage: 'file' (images in `dir`), 'lvm:VG' or 'lvm:VG/THINPOOL'. */
+        backend: z.string().regex(/^(file|lvm:[^/\s]+(\/[^/\s]+)?)$/, "file, lvm:VG or lvm:VG/THINPOOL").default('file'),
         /** Default: <stateDir>/disks */
         dir: z.string().startsWith('/', 'an absolute path').optional(),
         /** How partitions of a disk file are reached: per-partition loop devices, or partx on a whole-disk loop. */
@@ -46,6 +50,7 @@ export const configSchema = z
         disk: size.default('4G'),
         swap: size.default('512M'),
         fs: z.enum(['ext4', 'xfs']).default('ext4'),
+        firmware: z.enum(['bios', 'uefi']).default('bios'),
         /** 'auto' | 'user' | 'none' | 'bridge:NAME' | 'network:NAME' */
         net: z
           .string()

@@ -17,6 +17,7 @@ function registry(log: string[], failKinds: string[] = []): UndoRegistry {
     'dir.remove': exec,
     'loop.detach-backing': exec,
     'mount.umount': exec,
+    'lv.remove': exec,
     'fuse.unexport': exec,
     'domain.remove': exec,
     'inventory.forget': exec,

@@ -17,6 +17,8 @@ export type UndoRecord =
   | { kind: 'dir.remove'; path: string }
   | { kind: 'loop.detach-backing'; backingFile: string }
   | { kind: 'mount.umount'; target: string }
+  /** `argv` is the plan's `lvremove -y VG/LV` (a volume already gone is success). */
+  | { kind: 'lv.remove'; argv: string[] }
   /**
    * A qemu-storage-daemon FUSE export of a qcow2 image. Journaled before the daemon starts, so it holds no pid:
    * the executor finds the daemon by the mountpoint in its command line.
@@ -46,6 +48,8 @@ export function describeUndo(r: UndoRecord): string {
       return `detach loop devices of ${r.backingFile}`;
     case 'mount.umount':
       return `unmount ${r.target}`;
+    case 'lv.remove':
+      return `remove logical volume ${r.argv.at(-1) ?? '?'}`;
     case 'fuse.unexport':
       return `stop the FUSE export ${r.exportPath} of ${r.qcow2Path}`;
     case 'domain.remove':

@@ -5,8 +5,8 @@ import { makeRenderer, type Renderer } from '../render.js';
 /** Opens the app context for a command, closes it afterwards. Imported lazily to keep --help fast. */
 export async function withContext<T>(cmd: Command, fn: (ctx: AppContext) => Promise<T>, opts: { readOnly?: boolean } = {}): Promise<T> {
   const { createContext } = await import('../../app/context.js');
-  const globals = cmd.optsWithGlobals() as { config?: string };
-  const ctx = await createContext({ configPath: globals.config, readOnly: opts.readOnly ?? false });
+  const globals = cmd.optsWithGlobals() as { config?: string; connect?: string };
+  const ctx = await createContext({ configPath: globals.config, readOnly: opts.readOnly ?? false, ...(globals.connect ? { libvirtUri: globals.connect } : {}) });
   try {
     return await fn(ctx);
   } finally {

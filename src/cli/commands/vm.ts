@@ -23,7 +23,7 @@ export function registerVmCommands(program: Command): void {
     .option('--fs <type>', 'root filesystem: ext4 or xfs (default ext4)')
     .option('--network <name>', 'lease address, MAC, gateway, DNS and bridge from this vmforge network (default: config network.default)')
     .option('--ip <cidr>', 'static address with prefix, e.g. 10.20.0.5/24 (default: DHCP); with --network: this address from the pool')
-    .option('--mac <mac>', 'this MAC instead of a random one under the hypervisor prefix (52:54:00 for KVM/QEMU)')
+    .option('--mac <mac>', 'this MAC instead of a random one under the hypervisor prefix (52:54:00 for KVM/QEMU, 00:16:3e for Xen)')
     .option('--force', 'replace DNS records of this name that point elsewhere')
     .option('--gateway <ip>', 'default gateway (with --ip)')
     .option('--dns <ip>', 'DNS server (with --ip; repeatable)', collect)
@@ -39,6 +39,12 @@ export function registerVmCommands(program: Command): void {
     .option('--no-autostart', 'do not mark the domain to start with the host')
     .option('--wait', 'wait until the guest shows its login prompt on the serial console')
     .option('--wait-timeout <seconds>', 'how long --wait waits (default from config: 300)')
+    .option('--hypervisor <type>', 'kvm (KVM, or QEMU/TCG when /dev/kvm is missing) or xen (default from config libvirt.hypervisor: kvm)')
+    .option('--xen-mode <mode>', 'Xen: pv (default: pygrub, or the kernel from host storage with --boot kernel) or hvm')
+    .option('--xen-disk <layout>', 'Xen: partitions (PV default: xvda1 root + xvda2 swap, no partition table) or disk (one disk with an MBR)')
+    .option('--storage <backend>', 'file (images in storage.dir), lvm:VG or lvm:VG/THINPOOL (default from config storage.backend: file)')
+    .option('--firmware <fw>', 'bios (default) or uefi (OVMF; needs --boot kernel, KVM/QEMU only)')
+    .option('--connect <uri>', 'libvirt URI for this command (default from config libvirt.uri), e.g. qemu:///system, xen:///system')
     .option('--clone <strategy>', "disk from the bundle's golden image: auto, qcow2 (overlay), reflink, or off (cold build) (default from config storage.clone: auto)")
     .option('--count <n>', 'build N VMs named from the NAME pattern (%d = 1..N), each its own build; a failed one does not undo the others')
     .option('--first <k>', 'with --count: the number %d takes for the first VM (default 1)')
@@ -58,6 +64,9 @@ Examples:
   vmforge vm build k1 --bundle debian-bookworm --boot kernel             # direct kernel boot
   vmforge vm build web3 --bundle debian-bookworm --network lan --ip 10.20.0.50 --mac 52:54:00:12:34:56
   vmforge vm build node-%d --bundle debian-bookworm --count 5 --network lan   # node-1 .. node-5
+  vmforge vm build x1 --bundle debian-bookworm --hypervisor xen --connect xen:///system   # PV, pygrub, xvda1+xvda2
+  vmforge vm build l1 --bundle debian-bookworm --storage lvm:vg0/pool0 --dry-run      # the lvcreate commands
+  vmforge vm build u1 --bundle debian-bookworm --firmware uefi --boot kernel           # OVMF
 
 A failure at any step undoes everything done so far (disk file, loop devices, mounts, domain, lease, DHCP
 entry, DNS records, inventory).`,
@@ -164,6 +173,7 @@ entry, DNS records, inventory).`,
     .description('stop and undefine the domain, remove its disk and console log, and forget the VM')
     .argument('<name>', 'VM name')
     .option('--keep-disk', 'keep the disk image (everything else is removed)')
+    .option('--connect <uri>', 'libvirt URI (default from config libvirt.uri)')
     .option('--dry-run', 'list what would be removed; change nothing')
     .option('--json', 'JSON lines of progress events, then the result')
     .addHelpText('after', '\nExamples:\n  vmforge vm destroy web1\n  vmforge vm destroy web1 --keep-disk\n\nRemoves the domain, disk, console log, DNS records and DHCP entry the build made, and releases\nthe address and MAC. Idempotent: a half-built or half-destroyed VM is cleaned up as far as it exists.')
@@ -209,6 +219,11 @@ function buildRequestOf(opts: Record<string, unknown>): Omit<BuildRequest, 'name
     boot: opts.boot as string | undefined,
     selinux: opts.selinux as string | undefined,
     timezone: opts.timezone as string | undefined,
+    hypervisor: opts.hypervisor as string | undefined,
+    xenMode: opts.xenMode as string | undefined,
+    xenDisk: opts.xenDisk as string | undefined,
+    storage: opts.storage as string | undefined,
+    firmware: opts.firmware as string | undefined,
   };
 }
 

@@ -65,7 +65,10 @@ function bootElements(boot: BootConfig): XmlElement[] {
     case 'disk':
       return [el('boot', { dev: boot.dev })];
     case 'kernel': {
-      const out = [textEl('kernel', boot.kernel)];
+      const out = boot.firmware
+        ? [textEl('loader', boot.firmware.loader, { readonly: true, type: 'pflash' }), textEl('nvram', boot.firmware.nvram, { template: boot.firmware.nvramTemplate })]
+        : [];
+      out.push(textEl('kernel', boot.kernel));
       if (boot.initrd !== undefined) out.push(textEl('initrd', boot.initrd));
       if (boot.cmdline !== undefined) out.push(textEl('cmdline', boot.cmdline));
       return out;
@@ -272,6 +275,11 @@ function validateOs(m: DomainModel): void {
     case 'kernel':
       requireAbsolutePath('kernel', boot.kernel);
       if (boot.initrd !== undefined) requireAbsolutePath('initrd', boot.initrd);
+      if (boot.firmware !== undefined) {
+        if (xen) throw bad('boot', 'UEFI firmware is modelled for QEMU only');
+        requireAbsolutePath('UEFI loader', boot.firmware.loader);
+        requireAbsolutePath('UEFI nvram', boot.firmware.nvram);
+      }
       break;
     case 'uefi':
       if (xen) throw bad('boot', "'uefi' is modelled for QEMU only");

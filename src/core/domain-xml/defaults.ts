@@ -29,6 +29,8 @@ export interface DirectKernelBoot {
   kernel: string;
   initrd?: string;
   cmdline?: string;
+  /** KVM/QEMU: boot through OVMF (UEFI) instead of SeaBIOS; `nvramPath` as for the 'uefi' boot. */
+  uefi?: { nvramPath: string; loader?: string; nvramTemplate?: string };
 }
 
 /**
@@ -133,8 +135,11 @@ function qemuBoot(b: DomainBootInput): BootConfig {
   switch (b.kind) {
     case 'disk':
       return { kind: 'disk', dev: 'hd' };
-    case 'kernel':
-      return b;
+    case 'kernel': {
+      const { kind, uefi, ...k } = b;
+      if (uefi === undefined) return { kind, ...k };
+      return { kind, ...k, firmware: { loader: uefi.loader ?? OVMF_CODE_PATH, nvram: uefi.nvramPath, nvramTemplate: uefi.nvramTemplate ?? OVMF_VARS_TEMPLATE_PATH } };
+    }
     case 'uefi':
       return {
         kind: 'uefi',
@@ -210,8 +215,11 @@ function xenOs(b: DomainBootInput, machine: string | undefined): OsConfig {
         machine: machine ?? 'xenpv',
         boot: { kind: 'pygrub', bootloader: b.bootloader ?? XEN_PYGRUB_PATH, ...(b.args === undefined ? {} : { args: b.args }) },
       };
-    case 'kernel':
-      return { type: 'linux', arch: 'x86_64', machine: machine ?? 'xenpv', boot: b };
+    case 'kernel': {
+      const { kind, uefi, ...k } = b;
+      if (uefi !== undefined) throw invalidInput('UEFI firmware is modelled for KVM/QEMU guests only', 'boot a Xen PV guest without firmware');
+      return { type: 'linux', arch: 'x86_64', machine: machine ?? 'xenpv', boot: { kind, ...k } };
+    }
     case 'hvmloader':
       return { type: 'hvm', arch: 'x86_64', machine: machine ?? 'xenfv', boot: { kind: 'hvmloader', loader: b.loader ?? XEN_HVMLOADER_PATH } };
     case 'disk':

@@ -57,12 +57,19 @@ export interface OsConfig {
  */
 export type BootConfig =
   | { kind: 'disk'; dev: 'hd' }
-  | { kind: 'kernel'; kernel: string; initrd?: string; cmdline?: string }
+  /** `firmware`: OVMF (as for 'uefi') loads the kernel instead of SeaBIOS; QEMU only. */
+  | { kind: 'kernel'; kernel: string; initrd?: string; cmdline?: string; firmware?: UefiFirmware }
   | { kind: 'uefi'; loader: string; nvram: string; nvramTemplate?: string }
   | { kind: 'pygrub'; bootloader: string; args?: string }
   | { kind: 'hvmloader'; loader: string };
 
 export type BootKind = BootConfig['kind'];
+
+export interface UefiFirmware {
+  loader: string;
+  nvram: string;
+  nvramTemplate?: string;
+}
 
 export type CpuConfig =
   | { mode: 'host-passthrough' }

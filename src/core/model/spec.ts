@@ -3,7 +3,10 @@
  * validated. Pure data; sizes in bytes, memory in MiB.
  */
 export type FsType = 'ext4' | 'xfs';
-export type HypervisorType = 'kvm' | 'qemu';
+/** libvirt domain type: 'kvm'/'qemu' (QEMU driver, with or without acceleration) or 'xen' (libxl). */
+export type HypervisorType = 'kvm' | 'qemu' | 'xen';
+/** What the user picks (--hypervisor); 'kvm' becomes 'kvm' or 'qemu' by whether /dev/kvm is usable. */
+export type HypervisorFamily = 'kvm' | 'xen';
 
 /** How the guest configures its first NIC. */
 export type GuestNetConfig =
@@ -45,6 +48,19 @@ export interface VmSpec {
   dnsForce: boolean;
   /** 'grub': GRUB in the disk's boot sector; 'kernel': the guest's kernel and initrd booted by QEMU from host storage. */
   boot: 'grub' | 'kernel';
+  /** Absent: KVM/QEMU. */
+  hypervisor?: HypervisorFamily;
+  /** Xen only: 'pv' (default; pygrub, or the kernel from host storage with --boot kernel) or 'hvm'. */
+  xenMode?: 'pv' | 'hvm';
+  /**
+   * Xen only: 'partitions' (PV default: root and swap as separate devices xvda1/xvda2 without a partition
+   * table) or 'disk' (one whole disk with an MBR, like KVM).
+   */
+  xenDisk?: 'partitions' | 'disk';
+  /** Absent: 'file'. Otherwise 'lvm:VG' or 'lvm:VG/THINPOOL' (parsed by parseStorageSpec). */
+  storage?: string;
+  /** Absent: 'bios'. 'uefi': OVMF firmware with a per-VM variable store (KVM/QEMU, --boot kernel only). */
+  firmware?: 'bios' | 'uefi';
 }
 
 /** One change to a file inside the guest root. Paths are absolute guest paths ('/etc/hostname'). */

@@ -5,7 +5,7 @@
 import type { Manifest } from '../../bundles/manifest.js';
 import { grubCfg } from '../boot/grub-bios.js';
 import { fstabLines } from '../disk/fstab.js';
-import { planDiskLayout, swapPartition, type DiskLayout } from '../disk/layout.js';
+import { swapPartition, type DiskLayout } from '../disk/layout.js';
 import { buildDomainXml } from '../domain-xml/build.js';
 import { domainModelFor } from '../domain-xml/defaults.js';
 import type { DomainModel } from '../domain-xml/model.js';
@@ -14,6 +14,9 @@ import { formatSize, MiB } from '../units.js';
 import { VmforgeError } from '../../errors.js';
 import { detectGuestFamily, resolveGuestFamily, type GuestFamily } from '../guest/adapter.js';
 import type { CloneStrategy } from './golden-plan.js';
+import { planStorage, storageDiskSteps, describeStorage, type StoragePlan, type LvmFacts } from './storage-plan.js';
+import { pygrubCfg, XEN_PV_KERNEL_CMDLINE } from '../boot/pygrub.js';
+import type { DomainBootInput } from '../domain-xml/defaults.js';
 
 export interface BuildFacts {
   domainType: HypervisorType;
@@ -38,6 +41,8 @@ export interface BuildFacts {
   guestDomain?: string;
   /** The warm path: the disk is a clone of the golden image `goldenKey`, not made from scratch. */
   clone?: { strategy: CloneStrategy; goldenKey: string };
+  /** With lvm storage: the VG's free space and extent size (from vgs), and the thin pool's free space. */
+  lvm?: LvmFacts;
 }
 
 /** Where a warm build's golden image lives and how its disk is cloned. */
@@ -68,6 +73,7 @@ export type BuildStepId =
   | 'guest.configure'
   | 'boot.install'
   | 'boot.kernel'
+  | 'boot.pygrub'
   | 'root.release'
   | 'domain.define'
   | 'domain.start'
@@ -90,7 +96,10 @@ export interface BuildPlan {
   domainType: HypervisorType;
   mac: string;
   uuid: string;
-  paths: { disk: string; mountDir: string; consoleLog: string; kernel: string; initrd: string };
+  /** `disk`: the disk image or LV; under the Xen partitions layout the root device (xvda1). */
+  paths: { disk: string; mountDir: string; consoleLog: string; kernel: string; initrd: string; nvram: string };
+  /** Where the disk lives (image files or LVs) and how it is laid out. */
+  storage: StoragePlan;
   /** null: the cold path. */
   clone: ClonePlan | null;
   layout: DiskLayout;
@@ -133,7 +142,8 @@ export const KERNEL_CMDLINE = 'console=tty0 console=ttyS0,115200n8 net.ifnames=0
 
 export function planBuild(spec: VmSpec, wait: boolean, f: BuildFacts): BuildPlan {
   requireDiskFitsBundle(spec, f.manifest.unpackedBytes, f.bundleRef);
-  const layout = planDiskLayout({ diskBytes: spec.diskBytes, swapBytes: spec.swapBytes, fs: spec.fs });
+  const storage = planStorage(spec, f.storageDir, f.lvm);
+  const layout = storage.diskLayout;
   // Unknown OS: refused here, before anything exists, unless --guest-family says how to adapt it.
   const guestFamily = resolveGuestFamily(spec.guestFamily, detectGuestFamily({ manifestOs: f.manifest.os }), f.manifest.os.prettyName);
   const kernelEntry = f.manifest.kernels[0];
@@ -152,12 +162,25 @@ export function planBuild(spec: VmSpec, wait: boolean, f: BuildFacts): BuildPlan
       }
     : null;
   const paths = {
-    disk: `${f.storageDir}/${spec.name}.${clone?.strategy === 'qcow2' ? 'qcow2' : 'img'}`,
+    disk: storage.backend === 'lvm' ? storage.lvm.domain.diskPath : `${f.storageDir}/${spec.name}.${clone?.strategy === 'qcow2' ? 'qcow2' : 'img'}`,
+    nvram: `${f.storageDir}/${spec.name}.nvram.fd`,
     mountDir: `${f.runDir}/mnt/${spec.name}`,
     consoleLog: `${f.consoleDir}/${spec.name}.log`,
     ...bootFilePaths(f.storageDir, spec.name),
   };
   const kernel = { kernel: kernelEntry.kernel, ...(kernelEntry.initrd ? { initrd: kernelEntry.initrd } : {}), cmdline: KERNEL_CMDLINE };
+  const xen = spec.hypervisor === 'xen';
+  const kernelCmdline = `root=UUID=${f.ids.rootFsUuid} ro ${xen ? XEN_PV_KERNEL_CMDLINE : KERNEL_CMDLINE}`;
+  const kernelBoot = { kind: 'kernel' as const, kernel: paths.kernel, ...(kernelEntry.initrd ? { initrd: paths.initrd } : {}), cmdline: kernelCmdline };
+  const boot: DomainBootInput | undefined = xen
+    ? spec.xenMode === 'hvm'
+      ? { kind: 'hvmloader' }
+      : spec.boot === 'kernel'
+        ? kernelBoot
+        : { kind: 'pygrub' }
+    : spec.boot === 'kernel'
+      ? { ...kernelBoot, ...(spec.firmware === 'uefi' ? { uefi: { nvramPath: paths.nvram } } : {}) }
+      : undefined;
   const domain = domainModelFor({
     name: spec.name,
     uuid: f.ids.uuid,
@@ -166,27 +189,19 @@ export function planBuild(spec: VmSpec, wait: boolean, f: BuildFacts): BuildPlan
     memoryMiB: spec.memoryMiB,
     diskPath: paths.disk,
     diskFormat: clone?.strategy === 'qcow2' ? 'qcow2' : 'raw',
+    ...storage.domain,
     nic: f.nic,
     ...(f.nic.type === 'none' ? {} : { mac: f.ids.mac }),
     serialLogPath: paths.consoleLog,
-    ...(spec.boot === 'kernel'
-      ? {
-          boot: {
-            kind: 'kernel' as const,
-            kernel: paths.kernel,
-            ...(kernelEntry.initrd ? { initrd: paths.initrd } : {}),
-            cmdline: `root=UUID=${f.ids.rootFsUuid} ro ${KERNEL_CMDLINE}`,
-          },
-        }
-      : {}),
+    ...(boot ? { boot } : {}),
     description: `built by vmforge from ${f.bundleRef}`,
   });
   const id = f.identity ?? {};
   const steps: PlannedStep[] = [
     { id: 'inventory.reserve', title: 'Reserve the name in the inventory' },
     ...(id.leaseFrom ? [{ id: 'network.lease' as const, title: `Lease an address and MAC in network ${id.leaseFrom}` }] : []),
-    ...(clone ? warmDiskSteps(spec, clone, guestFamily, f.bundleRef) : coldDiskSteps(spec, f, guestFamily, Boolean(swap), Boolean(kernelEntry.initrd))),
-    { id: 'domain.define', title: `Define libvirt domain (${f.domainType})` },
+    ...(clone ? warmDiskSteps(spec, clone, guestFamily, f.bundleRef) : coldDiskSteps(spec, f, storage, guestFamily, Boolean(swap), Boolean(kernelEntry.initrd))),
+    { id: 'domain.define', title: `Define libvirt domain (${f.domainType}${xen ? ` ${spec.xenMode ?? 'pv'}` : ''}${spec.firmware === 'uefi' ? ', UEFI' : ''})` },
     ...(id.dhcp ? [{ id: 'dhcp.reserve' as const, title: `Reserve the address in DHCP (${id.dhcp})` }] : []),
     ...(id.dns?.length ? [{ id: 'dns.register' as const, title: `Register in DNS (${id.dns.map((r) => r.split(' ').at(-1)).join(', ')})` }] : []),
   ];
@@ -204,6 +219,7 @@ export function planBuild(spec: VmSpec, wait: boolean, f: BuildFacts): BuildPlan
     uuid: f.ids.uuid,
     paths,
     clone,
+    storage,
     layout,
     partitionAccess: f.partitionAccess,
     rootFsUuid: f.ids.rootFsUuid,
@@ -211,7 +227,10 @@ export function planBuild(spec: VmSpec, wait: boolean, f: BuildFacts): BuildPlan
     diskSignature: f.ids.diskSignature,
     kernel,
     fstab: fstabLines({ rootUuid: f.ids.rootFsUuid, fs: spec.fs, ...(swapFsUuid ? { swapUuid: swapFsUuid } : {}) }),
-    grubCfg: grubCfg({ rootUuid: f.ids.rootFsUuid, fs: spec.fs, ...kernel, title: `${f.manifest.os.prettyName} (vmforge ${spec.name})` }),
+    grubCfg:
+      xen && spec.xenMode !== 'hvm'
+        ? pygrubCfg({ rootUuid: f.ids.rootFsUuid, fs: spec.fs, kernel: kernel.kernel, ...(kernel.initrd ? { initrd: kernel.initrd } : {}), title: `${f.manifest.os.prettyName} (vmforge ${spec.name})` })
+        : grubCfg({ rootUuid: f.ids.rootFsUuid, fs: spec.fs, ...kernel, title: `${f.manifest.os.prettyName} (vmforge ${spec.name})` }),
     domain,
     domainXml: buildDomainXml(domain),
     steps,
@@ -226,18 +245,20 @@ function guestStep(guestFamily: GuestFamily): PlannedStep {
   return { id: 'guest.configure', title: `Adapt the guest (${guestFamily}: hostname, fstab, network, identity)` };
 }
 
-function coldDiskSteps(spec: VmSpec, f: BuildFacts, guestFamily: GuestFamily, swap: boolean, initrd: boolean): PlannedStep[] {
+function coldDiskSteps(spec: VmSpec, f: BuildFacts, storage: StoragePlan, guestFamily: GuestFamily, swap: boolean, initrd: boolean): PlannedStep[] {
+  const pygrub = spec.hypervisor === 'xen' && spec.xenMode !== 'hvm' && spec.boot !== 'kernel';
   return [
-    { id: 'disk.create', title: `Create ${formatSize(spec.diskBytes)} sparse disk + MBR` },
-    { id: 'disk.attach', title: `Attach partitions (${f.partitionAccess})` },
+    ...storageDiskSteps(spec, storage, f.partitionAccess),
     { id: 'disk.format', title: `Make ${spec.fs}${swap ? ' and swap' : ''}` },
     { id: 'root.mount', title: 'Mount the root filesystem' },
     { id: 'bundle.extract', title: `Lay down bundle ${f.bundleRef}` },
     guestStep(guestFamily),
     spec.boot === 'kernel'
-      ? { id: 'boot.kernel', title: `Copy the guest's kernel${initrd ? ' and initrd' : ''} to host storage (direct kernel boot)` }
-      : { id: 'boot.install', title: 'Install GRUB (BIOS) from the host' },
-    { id: 'root.release', title: 'Unmount and detach the disk' },
+      ? { id: 'boot.kernel', title: `Copy the guest's kernel${initrd ? ' and initrd' : ''} to host storage (direct kernel boot${spec.firmware === 'uefi' ? ' through OVMF' : ''})` }
+      : pygrub
+        ? { id: 'boot.pygrub', title: 'Write /boot/grub/grub.cfg for pygrub (no GRUB in the disk: dom0 reads the file)' }
+        : { id: 'boot.install', title: 'Install GRUB (BIOS) from the host' },
+    { id: 'root.release', title: storage.layout === 'partitions' && storage.backend === 'lvm' ? 'Unmount the root filesystem' : 'Unmount and detach the disk' },
   ];
 }
 
@@ -284,18 +305,24 @@ export function describePlan(p: BuildPlan): string {
     `Plan for VM ${s.name} (dry run: nothing was changed)`,
     `  bundle:   ${p.bundleRef} (${p.manifest.os.prettyName}, ${formatSize(p.manifest.unpackedBytes)} unpacked, kernel ${p.kernel.kernel})`,
     `  guest:    adapted as ${p.guestFamily}${s.timezone ? `, time zone ${s.timezone}` : ''}, SELinux ${s.selinux}`,
-    `  domain:   ${p.domainType}, ${s.cpus} vCPU, ${formatSize(s.memoryMiB * MiB)}, uuid ${p.uuid}`,
-    p.clone
-      ? `  disk:     ${p.paths.disk} ${p.clone.strategy === 'qcow2' ? 'qcow2 overlay' : 'raw reflink copy'} of ${p.clone.goldenPath}, ${formatSize(s.diskBytes)}, MBR:`
-      : `  disk:     ${p.paths.disk} raw sparse ${formatSize(s.diskBytes)}, MBR:`,
-    ...parts,
+    `  domain:   ${p.domainType}${s.hypervisor === 'xen' ? ` ${s.xenMode ?? 'pv'}` : ''}, ${s.cpus} vCPU, ${formatSize(s.memoryMiB * MiB)}, uuid ${p.uuid}${s.firmware === 'uefi' ? ', UEFI (OVMF)' : ''}`,
+    ...(p.clone
+      ? [`  disk:     ${p.paths.disk} ${p.clone.strategy === 'qcow2' ? 'qcow2 overlay' : 'raw reflink copy'} of ${p.clone.goldenPath}, ${formatSize(s.diskBytes)}, MBR:`, ...parts]
+      : describeStorage(p.storage, s, parts)),
     `  root fs:  ${s.fs} UUID=${p.rootFsUuid}`,
-    `  boot:     ${s.boot === 'kernel' ? `direct kernel boot: ${p.kernel.kernel} -> ${p.paths.kernel}` : `GRUB (BIOS) in the disk, kernel ${p.kernel.kernel}`}`,
+    `  boot:     ${describeBoot(p)}`,
     `  network:  NIC ${p.domain.interfaces.length ? `${describeNicShort(s.nic)} mac ${p.mac}` : 'none'}; guest ${net}${s.network ? ` (leased from network ${s.network}${p.steps.some((x) => x.id === 'network.lease') ? '; the address shown is the lowest free one now' : ''})` : ''}`,
     `  console:  ${p.paths.consoleLog}`,
     `  steps:`,
     ...p.steps.map((x, i) => `    ${String(i + 1).padStart(2)}. ${x.title}`),
   ].join('\n');
+}
+
+function describeBoot(p: BuildPlan): string {
+  const s = p.spec;
+  if (s.boot === 'kernel') return `direct kernel boot${s.firmware === 'uefi' ? ` through OVMF (nvram ${p.paths.nvram})` : ''}: ${p.kernel.kernel} -> ${p.paths.kernel}`;
+  if (s.hypervisor === 'xen' && s.xenMode !== 'hvm') return `pygrub reads /boot/grub/grub.cfg in the guest (written by vmforge), kernel ${p.kernel.kernel}`;
+  return `GRUB (BIOS) in the disk${s.hypervisor === 'xen' ? ' (hvmloader)' : ''}, kernel ${p.kernel.kernel}`;
 }
 
 function describeNicShort(n: NicAttachment): string {

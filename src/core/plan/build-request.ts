@@ -12,6 +12,7 @@ import { formatSize, GiB, MiB, parseSize } from '../units.js';
 import { parseGuestFamily, parseSelinuxMode } from '../guest/adapter.js';
 import { validateTimezone } from '../guest/timezone.js';
 import { validateMac } from '../ipam/mac.js';
+import { parseStorageSpec } from '../storage/lvm-plan.js';
 
 export interface BuildRequest {
   name: string;
@@ -37,6 +38,16 @@ export interface BuildRequest {
   force?: boolean;
   /** grub (default) or kernel (direct kernel boot). */
   boot?: string;
+  /** kvm or xen (default: config libvirt.hypervisor). */
+  hypervisor?: string;
+  /** Xen: pv (default) or hvm. */
+  xenMode?: string;
+  /** Xen: partitions (PV default) or disk. */
+  xenDisk?: string;
+  /** file, lvm:VG or lvm:VG/THINPOOL (default: config storage.backend). */
+  storage?: string;
+  /** bios (default) or uefi. */
+  firmware?: string;
 }
 
 export function parseNic(text: string): NicAttachment | 'auto' {
@@ -88,6 +99,8 @@ export function specFromRequest(req: BuildRequest, config: Config): VmSpec & { n
   const boot = req.boot ?? 'grub';
   if (boot !== 'grub' && boot !== 'kernel') throw invalidInput(`--boot '${boot}' is not a boot mode`, 'use grub (the disk boots itself) or kernel (QEMU boots the guest\'s kernel from host storage)');
 
+  const platform = platformFromRequest(req, config, boot);
+
   let net: GuestNetConfig = { mode: 'dhcp' };
   if (req.ip && network === undefined) {
     const { address, prefix } = parseIpv4Cidr(req.ip, '--ip');
@@ -123,6 +136,7 @@ export function specFromRequest(req: BuildRequest, config: Config): VmSpec & { n
     ...(requestedMac !== undefined ? { requestedMac } : {}),
     dnsForce: Boolean(req.force),
     boot,
+    ...platform,
     cpus,
     memoryMiB: Math.ceil(memoryBytes / MiB),
     diskBytes,
@@ -145,4 +159,39 @@ export function pickNic(requested: NicAttachment | 'auto', facts: { bridges: str
   if (facts.bridges.includes('br0')) return { type: 'bridge', bridge: 'br0' };
   if (facts.activeNetworks.includes('default')) return { type: 'network', network: 'default' };
   return { type: 'user' };
+}
+
+type Platform = Pick<VmSpec, 'hypervisor' | 'xenMode' | 'xenDisk' | 'storage' | 'firmware'>;
+
+/**
+ * Hypervisor, Xen mode and disk layout, storage backend and firmware. Only what differs from the KVM + file
+ * + BIOS default is set, so specs (and the inventory rows holding them) of plain builds stay as they were.
+ */
+function platformFromRequest(req: BuildRequest, config: Config, boot: 'grub' | 'kernel'): Platform {
+  const hypervisor = req.hypervisor ?? config.libvirt.hypervisor;
+  if (hypervisor !== 'kvm' && hypervisor !== 'xen') throw invalidInput(`--hypervisor '${hypervisor}' is not supported`, 'use kvm (KVM, or QEMU/TCG without /dev/kvm) or xen');
+  const xen = hypervisor === 'xen';
+  if (!xen && (req.xenMode !== undefined || req.xenDisk !== undefined)) throw invalidInput('--xen-mode and --xen-disk need --hypervisor xen');
+  const xenMode = req.xenMode ?? 'pv';
+  if (xenMode !== 'pv' && xenMode !== 'hvm') throw invalidInput(`--xen-mode '${xenMode}' is not a Xen mode`, 'use pv (paravirtualized) or hvm');
+  const xenDisk = req.xenDisk ?? (xenMode === 'hvm' ? 'disk' : 'partitions');
+  if (xenDisk !== 'partitions' && xenDisk !== 'disk') throw invalidInput(`--xen-disk '${xenDisk}' is not a Xen disk layout`, 'use partitions (xvda1 root, xvda2 swap, no partition table) or disk');
+  if (xen && xenMode === 'hvm' && xenDisk === 'partitions') {
+    throw invalidInput('--xen-disk partitions needs a PV guest: HVM firmware boots a disk with a partition table', 'use --xen-disk disk with --xen-mode hvm');
+  }
+  if (xen && xenMode === 'hvm' && boot === 'kernel') throw invalidInput('--boot kernel under Xen makes a PV guest', 'drop --xen-mode hvm, or use --boot grub');
+  const storageText = req.storage ?? config.storage.backend;
+  const storage = parseStorageSpec(storageText);
+  const firmware = req.firmware ?? config.defaults.firmware;
+  if (firmware !== 'bios' && firmware !== 'uefi') throw invalidInput(`--firmware '${firmware}' is not supported`, 'use bios or uefi');
+  if (firmware === 'uefi' && xen) throw invalidInput('--firmware uefi is for KVM/QEMU guests', 'under Xen use --xen-mode pv or hvm');
+  if (firmware === 'uefi' && boot !== 'kernel') {
+    // GRUB for EFI would need an EFI system partition and grub-efi on the host; not built yet.
+    throw invalidInput('--firmware uefi needs --boot kernel: vmforge does not make an EFI system partition or install GRUB for EFI yet', 'add --boot kernel (OVMF then boots the guest kernel from host storage), or use --firmware bios');
+  }
+  return {
+    ...(xen ? { hypervisor: 'xen' as const, xenMode, xenDisk } : {}),
+    ...(storage.backend === 'lvm' ? { storage: storageText.trim() } : {}),
+    ...(firmware === 'uefi' ? { firmware } : {}),
+  };
 }

@@ -201,8 +201,11 @@ export interface LvmPlanInput {
   fs?: FsType;
   /** Default: 'whole-disk' under KVM/QEMU, 'partitions' under Xen. Xen HVM needs 'whole-disk'. */
   layout?: DomainDiskLayout['kind'];
-  /** From parseVgsOutput. Linear volumes are checked against it; thin volumes do not take VG extents. */
-  vgFreeBytes: number;
+  /**
+   * From parseVgsOutput. Linear volumes are checked against it; thin volumes do not take VG extents. Absent:
+   * not known (a dry run on a host without vgs), so not checked.
+   */
+  vgFreeBytes?: number;
   extentBytes: number;
   /** From parseThinPoolLvsOutput; thin volumes are checked against it when given. */
   poolFreeBytes?: number;
@@ -321,4 +324,13 @@ function checkSpace(input: LvmPlanInput, vg: string, thinPool: string | null, la
     `${where} has ${formatSize(free)} free; VM ${input.vmName} needs ${formatSize(totalBytes)} (${volumes.map((v) => `${v.lv} ${formatSize(v.sizeBytes)}`).join(' + ')}, in ${formatSize(extent)} extents)`,
     { hint },
   );
+}
+
+/**
+ * The lvremove argv that destroy runs for a VM built on `storage`, from the spec alone (LV names are derived
+ * from the VM name, so nothing else needs recording). Reverse creation order, as the build's undo.
+ */
+export function lvmDestroyArgv(storage: LvmStorageSpec, vmName: string, layout: DomainDiskLayout['kind'], swapBytes: number): string[][] {
+  const lvs = layout === 'whole-disk' ? [`${LV_PREFIX}${vmName}`] : [`${LV_PREFIX}${vmName}-root`, ...(swapBytes > 0 ? [`${LV_PREFIX}${vmName}-swap`] : [])];
+  return lvs.reverse().map((lv) => ['lvremove', '-y', `${storage.vg}/${validateLvmName('logical volume', lv)}`]);
 }
