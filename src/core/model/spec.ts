@@ -45,6 +45,10 @@ export interface VmSpec {
   dnsForce: boolean;
   /** 'grub': GRUB in the disk's boot sector; 'kernel': the guest's kernel and initrd booted by QEMU from host storage. */
   boot: 'grub' | 'kernel';
+  /** false (--no-host-keys): the guest makes its own SSH host keys at first boot; absent means on. */
+  hostKeys?: boolean;
+  /** --cloud-init: a NoCloud seed image attached as a CD-ROM. */
+  cloudInit?: boolean;
 }
 
 /** One change to a file inside the guest root. Paths are absolute guest paths ('/etc/hostname'). */

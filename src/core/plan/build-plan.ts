@@ -69,6 +69,7 @@ export type BuildStepId =
   | 'boot.install'
   | 'boot.kernel'
   | 'root.release'
+  | 'cloudinit.seed'
   | 'domain.define'
   | 'domain.start'
   | 'boot.wait'
@@ -93,6 +94,10 @@ export interface BuildPlan {
   paths: { disk: string; mountDir: string; consoleLog: string; kernel: string; initrd: string };
   /** null: the cold path. */
   clone: ClonePlan | null;
+  /** SSH host keys made on the host and written into the guest (default on; --no-host-keys turns it off). */
+  hostKeys: boolean;
+  /** --cloud-init: the NoCloud seed image, attached as a CD-ROM. */
+  cloudInit: { seedPath: string } | null;
   layout: DiskLayout;
   partitionAccess: 'loop-offset' | 'partx';
   rootFsUuid: string;
@@ -157,6 +162,7 @@ export function planBuild(spec: VmSpec, wait: boolean, f: BuildFacts): BuildPlan
     consoleLog: `${f.consoleDir}/${spec.name}.log`,
     ...bootFilePaths(f.storageDir, spec.name),
   };
+  const cloudInit = spec.cloudInit ? { seedPath: seedPathFor(f.storageDir, spec.name) } : null;
   const kernel = { kernel: kernelEntry.kernel, ...(kernelEntry.initrd ? { initrd: kernelEntry.initrd } : {}), cmdline: KERNEL_CMDLINE };
   const domain = domainModelFor({
     name: spec.name,
@@ -169,6 +175,7 @@ export function planBuild(spec: VmSpec, wait: boolean, f: BuildFacts): BuildPlan
     nic: f.nic,
     ...(f.nic.type === 'none' ? {} : { mac: f.ids.mac }),
     serialLogPath: paths.consoleLog,
+    ...(cloudInit ? { cdromPath: cloudInit.seedPath } : {}),
     ...(spec.boot === 'kernel'
       ? {
           boot: {
@@ -186,7 +193,8 @@ export function planBuild(spec: VmSpec, wait: boolean, f: BuildFacts): BuildPlan
     { id: 'inventory.reserve', title: 'Reserve the name in the inventory' },
     ...(id.leaseFrom ? [{ id: 'network.lease' as const, title: `Lease an address and MAC in network ${id.leaseFrom}` }] : []),
     ...(clone ? warmDiskSteps(spec, clone, guestFamily, f.bundleRef) : coldDiskSteps(spec, f, guestFamily, Boolean(swap), Boolean(kernelEntry.initrd))),
-    { id: 'domain.define', title: `Define libvirt domain (${f.domainType})` },
+    ...(cloudInit ? [{ id: 'cloudinit.seed' as const, title: `Make the cloud-init NoCloud seed ${cloudInit.seedPath}` }] : []),
+    { id: 'domain.define', title: `Define libvirt domain (${f.domainType}${cloudInit ? ', seed as CD-ROM' : ''})` },
     ...(id.dhcp ? [{ id: 'dhcp.reserve' as const, title: `Reserve the address in DHCP (${id.dhcp})` }] : []),
     ...(id.dns?.length ? [{ id: 'dns.register' as const, title: `Register in DNS (${id.dns.map((r) => r.split(' ').at(-1)).join(', ')})` }] : []),
   ];
@@ -204,6 +212,8 @@ export function planBuild(spec: VmSpec, wait: boolean, f: BuildFacts): BuildPlan
     uuid: f.ids.uuid,
     paths,
     clone,
+    hostKeys: spec.hostKeys !== false,
+    cloudInit,
     layout,
     partitionAccess: f.partitionAccess,
     rootFsUuid: f.ids.rootFsUuid,
@@ -222,8 +232,13 @@ export function goldenPathFor(storageDir: string, key: string): string {
   return `${storageDir}/golden/${key}.img`;
 }
 
-function guestStep(guestFamily: GuestFamily): PlannedStep {
-  return { id: 'guest.configure', title: `Adapt the guest (${guestFamily}: hostname, fstab, network, identity)` };
+function guestStep(guestFamily: GuestFamily, spec: VmSpec): PlannedStep {
+  return { id: 'guest.configure', title: `Adapt the guest (${guestFamily}: hostname, fstab, network, identity${spec.hostKeys === false ? '' : ', SSH host keys'})` };
+}
+
+function describeIdentity(p: BuildPlan): string {
+  const keys = p.hostKeys ? 'new SSH host keys made on the host (fingerprints in vm show)' : "template's SSH host keys removed, the guest makes new ones at first boot";
+  return `  identity: empty machine-id, no persistent NIC rules, ${keys}`;
 }
 
 function coldDiskSteps(spec: VmSpec, f: BuildFacts, guestFamily: GuestFamily, swap: boolean, initrd: boolean): PlannedStep[] {
@@ -233,7 +248,7 @@ function coldDiskSteps(spec: VmSpec, f: BuildFacts, guestFamily: GuestFamily, sw
     { id: 'disk.format', title: `Make ${spec.fs}${swap ? ' and swap' : ''}` },
     { id: 'root.mount', title: 'Mount the root filesystem' },
     { id: 'bundle.extract', title: `Lay down bundle ${f.bundleRef}` },
-    guestStep(guestFamily),
+    guestStep(guestFamily, spec),
     spec.boot === 'kernel'
       ? { id: 'boot.kernel', title: `Copy the guest's kernel${initrd ? ' and initrd' : ''} to host storage (direct kernel boot)` }
       : { id: 'boot.install', title: 'Install GRUB (BIOS) from the host' },
@@ -262,10 +277,15 @@ function warmDiskSteps(spec: VmSpec, clone: ClonePlan, guestFamily: GuestFamily,
     },
     // ext4 grows unmounted (online resize needs CAP_SYS_RESOURCE); xfs only grows mounted.
     ...(spec.fs === 'xfs' ? [reuuid, mountRoot, grow] : [grow, reuuid, mountRoot]),
-    guestStep(guestFamily),
+    guestStep(guestFamily, spec),
     { id: 'boot.configure', title: 'Write grub.cfg for the new root UUID' },
     { id: 'root.release', title: `Unmount and detach the disk${clone.strategy === 'qcow2' ? ', stop the export' : ''}` },
   ];
+}
+
+/** Where a --cloud-init VM's NoCloud seed image lives: next to its disk (names have no dots, so no clash). */
+export function seedPathFor(storageDir: string, name: string): string {
+  return `${storageDir}/${name}.cidata.iso`;
 }
 
 /** Where a direct-kernel-boot VM's kernel and initrd live on the host (kept in step by `vm refresh-kernel`). */
@@ -292,6 +312,8 @@ export function describePlan(p: BuildPlan): string {
     `  root fs:  ${s.fs} UUID=${p.rootFsUuid}`,
     `  boot:     ${s.boot === 'kernel' ? `direct kernel boot: ${p.kernel.kernel} -> ${p.paths.kernel}` : `GRUB (BIOS) in the disk, kernel ${p.kernel.kernel}`}`,
     `  network:  NIC ${p.domain.interfaces.length ? `${describeNicShort(s.nic)} mac ${p.mac}` : 'none'}; guest ${net}${s.network ? ` (leased from network ${s.network}${p.steps.some((x) => x.id === 'network.lease') ? '; the address shown is the lowest free one now' : ''})` : ''}`,
+    describeIdentity(p),
+    ...(p.cloudInit ? [`  cloud-init: NoCloud seed ${p.cloudInit.seedPath} (meta-data, user-data${s.nic.type === 'none' ? '' : ', network-config'}), CD-ROM sda`] : []),
     `  console:  ${p.paths.consoleLog}`,
     `  steps:`,
     ...p.steps.map((x, i) => `    ${String(i + 1).padStart(2)}. ${x.title}`),

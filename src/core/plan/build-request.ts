@@ -37,6 +37,10 @@ export interface BuildRequest {
   force?: boolean;
   /** grub (default) or kernel (direct kernel boot). */
   boot?: string;
+  /** false: no SSH host keys made on the host (--no-host-keys). */
+  hostKeys?: boolean;
+  /** Attach a cloud-init NoCloud seed (--cloud-init). */
+  cloudInit?: boolean;
 }
 
 export function parseNic(text: string): NicAttachment | 'auto' {
@@ -123,6 +127,8 @@ export function specFromRequest(req: BuildRequest, config: Config): VmSpec & { n
     ...(requestedMac !== undefined ? { requestedMac } : {}),
     dnsForce: Boolean(req.force),
     boot,
+    ...(req.hostKeys === false ? { hostKeys: false } : {}),
+    ...(req.cloudInit ? { cloudInit: true } : {}),
     cpus,
     memoryMiB: Math.ceil(memoryBytes / MiB),
     diskBytes,
