@@ -173,6 +173,11 @@ describe('cold build with --cloud-init, --ssh-key, static address, time zone', (
     const xml = (await execa('virsh', ['-q', '-c', env.config.libvirt.uri, 'dumpxml', '--inactive', name])).stdout;
     expect(xml).toMatch(new RegExp(`<disk type='file' device='cdrom'>[\\s\\S]*?<source file='${seed.replace(/\./g, '\\.')}'/>[\\s\\S]*?<readonly/>`));
 
+    // Nor in the log vmforge writes (it names the fingerprints, public data).
+    const log = await readFile(join(env.config.stateDir, 'log/vmforge.log'), 'utf8');
+    expect(log).toContain(v.sshHostKeys[0]?.fingerprint);
+    expect(log).not.toContain('PRIVATE KEY');
+
     const d = await env.cli(['vm', 'destroy', name]);
     expect(d.exitCode, d.stderr).toBe(0);
     expect(await stat(seed).catch(() => null)).toBeNull();
