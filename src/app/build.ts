@@ -47,6 +47,8 @@ import { copyOutOfGuest } from './kernel-files.js';
 import { storageStepImplementations } from './storage-steps.js';
 import { parseStorageSpec } from '../core/storage/lvm-plan.js';
 import { readLvmFacts } from '../exec/storage/lvm-facts.js';
+import type { StoredHostKey } from '../core/ssh/host-keys.js';
+import { applyGuestEditsWithHostKeys, makeCloudInitSeed, type IdentityState } from './identity-steps.js';
 
 export interface BuildOptions {
   dryRun?: boolean;
@@ -78,13 +80,16 @@ export type BuildResult =
       consoleLog: string;
       bootSeconds?: number;
       loginLine?: string;
+      /** Public halves and fingerprints of the SSH host keys put in the guest. */
+      sshHostKeys?: StoredHostKey[];
+      cloudInitSeed?: string;
       timings: StepTiming[];
     };
 
 /** Host programs the cold build runs; checked before anything is created. */
 export const BUILD_TOOLS = ['virsh', 'losetup', 'mkswap', 'mount', 'umount', 'tar', 'grub-mkimage'] as const;
 
-interface BuildState extends WarmState {
+interface BuildState extends WarmState, IdentityState {
   lease?: Lease;
   dnsAdded?: DnsRecord[];
   attached?: AttachedPartitions;
@@ -119,6 +124,8 @@ export async function buildVm(ctx: AppContext, req: BuildRequest, opts: BuildOpt
       ...(spec0.fs === 'xfs' ? ['mkfs.xfs'] : ['mkfs.ext4']),
       ...(ctx.config.storage.partitionAccess === 'partx' ? ['partx'] : []),
       ...(opts.rootPasswordFile ? ['openssl'] : []),
+      ...(spec0.hostKeys !== false ? ['ssh-keygen'] : []),
+      ...(spec0.cloudInit ? ['xorriso'] : []),
       ...(bundle.manifest.compression === 'zstd' ? ['zstd'] : bundle.manifest.compression === 'xz' ? ['xz'] : ['gzip']),
     ]);
     if (spec0.firmware === 'uefi') await requireOvmf();
@@ -254,6 +261,8 @@ export async function buildVm(ctx: AppContext, req: BuildRequest, opts: BuildOpt
     consoleLog: done.paths.consoleLog,
     ...(row?.boot_seconds != null ? { bootSeconds: row.boot_seconds } : {}),
     ...(state.loginLine ? { loginLine: state.loginLine } : {}),
+    ...(state.hostKeys ? { sshHostKeys: state.hostKeys } : {}),
+    ...(done.cloudInit ? { cloudInitSeed: done.cloudInit.seedPath } : {}),
     timings,
   };
 }
@@ -296,6 +305,8 @@ function stepImplementations(
           boot_seconds: null,
           dns_records: null,
           dhcp: null,
+          ssh_host_keys: null,
+          cloud_init_seed: null,
           created_at: now,
           updated_at: now,
         });
@@ -402,7 +413,7 @@ function stepImplementations(
         onProgress: (p) => c.progress(p.compressedBytesRead, total, 'bytes'),
       });
     },
-    'guest.configure': async () => {
+    'guest.configure': async (c, s) => {
       const { plan } = cur;
       const { spec } = plan;
       const guest = new GuestRoot(paths.mountDir);
@@ -421,8 +432,9 @@ function stepImplementations(
         ...(rootPasswordHash ? { rootPasswordHash } : {}),
       };
       const current = await readGuestFiles(adapter, input, (needs) => guest.snapshot(needs));
-      await guest.applyEdits(adapter.edits(input, current));
+      await applyGuestEditsWithHostKeys(ctx, c, s, { plan, edits: adapter.edits(input, current), current, apply: (edits) => guest.applyEdits(edits) });
     },
+    'cloudinit.seed': (c, s) => makeCloudInitSeed(ctx, c, s, { plan: cur.plan, sshKeys }),
     'boot.install': async (c) => {
       const { plan } = cur;
       const { spec } = plan;

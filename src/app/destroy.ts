@@ -80,6 +80,7 @@ export async function destroyVm(ctx: AppContext, name: string, opts: DestroyOpti
       },
     },
     ...bootFileSteps(row, ctx.config.storage.dir),
+    ...(row.cloud_init_seed ? [{ id: 'cloudinit.remove', title: 'Remove the cloud-init seed image', run: () => rm(row.cloud_init_seed as string, { force: true }) }] : []),
     ...identitySteps(row, undo),
     { id: 'lease.release', title: 'Release the address lease', run: () => undo['lease.release']({ kind: 'lease.release', vm: name }) },
     { id: 'inventory.forget', title: 'Forget the VM', run: () => ctx.vms.remove(name) },

@@ -98,4 +98,11 @@ export const migrations: Record<string, Migration> = {
       await db.schema.alterTable('vms').addColumn('dhcp', 'text').execute();
     },
   },
+  /** The VM's own SSH host keys (public halves and fingerprints) and its cloud-init seed image, for show and destroy. */
+  '0004_vm_ssh_host_keys': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('vms').addColumn('ssh_host_keys', 'text').execute();
+      await db.schema.alterTable('vms').addColumn('cloud_init_seed', 'text').execute();
+    },
+  },
 };

@@ -22,6 +22,10 @@ export interface VmsTable {
   dns_records: string | null;
   /** JSON { dhcp, uri, reservation }: the DHCP reservation made for this VM. */
   dhcp: string | null;
+  /** JSON StoredHostKey[] (type, publicKey, fingerprint): the host keys the build put in the guest. Never private halves. */
+  ssh_host_keys: string | null;
+  /** Path of the cloud-init NoCloud seed image (--cloud-init) this VM's build made. */
+  cloud_init_seed: string | null;
   created_at: string;
   updated_at: string;
 }

@@ -32,6 +32,8 @@ export function registerVmCommands(program: Command): void {
     .option('--root-password-file <file>', 'set root\'s password from the first line of this file (stored hashed)')
     .option('--ssh-key <file>', "add this public key file to root's authorized_keys (repeatable)", collect)
     .option('--timezone <zone>', "the guest's time zone, e.g. Europe/Berlin (default: the template's)")
+    .option('--no-host-keys', "do not make the guest's SSH host keys on the host (the guest makes its own at first boot; no fingerprints on record)")
+    .option('--cloud-init', 'attach a cloud-init NoCloud seed (instance id, hostname, --ssh-key keys, network) as a CD-ROM')
     .option('--boot <mode>', "grub (default: GRUB in the disk's boot sector) or kernel (QEMU boots the guest's kernel, copied to host storage)")
     .option('--guest-family <family>', 'adapt the guest as this family instead of detecting it: debian, ubuntu, systemd-networkd, rhel-legacy, rhel8, rhel9')
     .option('--selinux <mode>', 'for SELinux guests: relabel (default, on first boot), permissive or disabled')
@@ -67,6 +69,10 @@ Examples:
   vmforge vm build x1 --bundle debian-bookworm --hypervisor xen --connect xen:///system   # PV, pygrub, xvda1+xvda2
   vmforge vm build l1 --bundle debian-bookworm --storage lvm:vg0/pool0 --dry-run      # the lvcreate commands
   vmforge vm build u1 --bundle debian-bookworm --firmware uefi --boot kernel           # OVMF
+  vmforge vm build c1 --bundle ubuntu-jammy --network lan --ssh-key ~/.ssh/id_ed25519.pub --cloud-init
+
+Every VM gets an empty machine-id and its own SSH host keys, made on the host: 'vmforge vm show NAME'
+prints their fingerprints and 'vmforge vm known-hosts NAME' the known_hosts lines.
 
 A failure at any step undoes everything done so far (disk file, loop devices, mounts, domain, lease, DHCP
 entry, DNS records, inventory).`,
@@ -91,6 +97,8 @@ entry, DNS records, inventory).`,
             if (res.dns?.length) lines.push(`DNS: ${res.dns.join('; ')}`);
             if (res.bootSeconds !== undefined) lines.push(`booted to login prompt in ${res.bootSeconds.toFixed(1)} s`);
             if (res.loginLine) lines.push(`console: ${res.loginLine}`);
+            for (const k of res.sshHostKeys ?? []) lines.push(`SSH host key: ${k.type.padEnd(7)} ${k.fingerprint}`);
+            if (res.cloudInitSeed) lines.push(`cloud-init seed: ${res.cloudInitSeed}`);
             return lines.join('\n');
           });
         }, { readOnly: Boolean(opts.dryRun) });
@@ -141,12 +149,39 @@ entry, DNS records, inventory).`,
           `created:    ${v.createdAt}`,
         ];
         if (v.bootSeconds !== null) lines.push(`boot:       ${v.bootSeconds.toFixed(1)} s to login prompt`);
+        if (v.cloudInitSeed) lines.push(`cloud-init: ${v.cloudInitSeed} (NoCloud seed, CD-ROM)`);
+        if (v.sshHostKeys.length) {
+          lines.push('ssh host keys:');
+          for (const k of v.sshHostKeys) lines.push(`  ${k.type.padEnd(8)} ${k.fingerprint}`);
+        } else {
+          lines.push('ssh host keys: none on record');
+        }
         if (v.timings.length) {
           lines.push('build steps:');
           for (const t of v.timings) lines.push(`  ${t.title.padEnd(44)} ${fmtMs(t.durationMs).padStart(9)}  ${t.status}`);
         }
         process.stdout.write(`${lines.join('\n')}\n`);
       });
+    });
+
+  vm.command('known-hosts')
+    .description("print known_hosts lines for the VM's SSH host keys (its name, FQDN and address)")
+    .argument('<name>', 'VM name')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  vmforge vm known-hosts web1 >> ~/.ssh/known_hosts
+  vmforge vm known-hosts web1 > /tmp/web1.known && ssh -o UserKnownHostsFile=/tmp/web1.known root@web1
+
+Each line names the VM, its FQDN (the network's DNS zone) and its address when vmforge knows them; the keys
+are the ones the build made on the host and wrote into the guest (see 'vmforge vm show').`,
+    )
+    .action(async (name: string, _opts: unknown, cmd: Command) => {
+      await withContext(cmd, async (ctx) => {
+        const { vmKnownHosts } = await import('../../app/inventory.js');
+        process.stdout.write((await vmKnownHosts(ctx, name)).text);
+      }, { readOnly: true });
     });
 
   vm.command('refresh-kernel')
@@ -224,6 +259,8 @@ function buildRequestOf(opts: Record<string, unknown>): Omit<BuildRequest, 'name
     xenDisk: opts.xenDisk as string | undefined,
     storage: opts.storage as string | undefined,
     firmware: opts.firmware as string | undefined,
+    hostKeys: opts.hostKeys as boolean,
+    cloudInit: Boolean(opts.cloudInit),
   };
 }
 

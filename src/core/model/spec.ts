@@ -61,6 +61,10 @@ export interface VmSpec {
   storage?: string;
   /** Absent: 'bios'. 'uefi': OVMF firmware with a per-VM variable store (KVM/QEMU, --boot kernel only). */
   firmware?: 'bios' | 'uefi';
+  /** false (--no-host-keys): the guest makes its own SSH host keys at first boot; absent means on. */
+  hostKeys?: boolean;
+  /** --cloud-init: a NoCloud seed image attached as a CD-ROM. */
+  cloudInit?: boolean;
 }
 
 /** One change to a file inside the guest root. Paths are absolute guest paths ('/etc/hostname'). */

@@ -75,6 +75,7 @@ export type BuildStepId =
   | 'boot.kernel'
   | 'boot.pygrub'
   | 'root.release'
+  | 'cloudinit.seed'
   | 'domain.define'
   | 'domain.start'
   | 'boot.wait'
@@ -102,6 +103,10 @@ export interface BuildPlan {
   storage: StoragePlan;
   /** null: the cold path. */
   clone: ClonePlan | null;
+  /** SSH host keys made on the host and written into the guest (default on; --no-host-keys turns it off). */
+  hostKeys: boolean;
+  /** --cloud-init: the NoCloud seed image, attached as a CD-ROM. */
+  cloudInit: { seedPath: string } | null;
   layout: DiskLayout;
   partitionAccess: 'loop-offset' | 'partx';
   rootFsUuid: string;
@@ -168,6 +173,7 @@ export function planBuild(spec: VmSpec, wait: boolean, f: BuildFacts): BuildPlan
     consoleLog: `${f.consoleDir}/${spec.name}.log`,
     ...bootFilePaths(f.storageDir, spec.name),
   };
+  const cloudInit = spec.cloudInit ? { seedPath: seedPathFor(f.storageDir, spec.name) } : null;
   const kernel = { kernel: kernelEntry.kernel, ...(kernelEntry.initrd ? { initrd: kernelEntry.initrd } : {}), cmdline: KERNEL_CMDLINE };
   const xen = spec.hypervisor === 'xen';
   const kernelCmdline = `root=UUID=${f.ids.rootFsUuid} ro ${xen ? XEN_PV_KERNEL_CMDLINE : KERNEL_CMDLINE}`;
@@ -194,6 +200,7 @@ export function planBuild(spec: VmSpec, wait: boolean, f: BuildFacts): BuildPlan
     ...(f.nic.type === 'none' ? {} : { mac: f.ids.mac }),
     serialLogPath: paths.consoleLog,
     ...(boot ? { boot } : {}),
+    ...(cloudInit ? { cdromPath: cloudInit.seedPath } : {}),
     description: `built by vmforge from ${f.bundleRef}`,
   });
   const id = f.identity ?? {};
@@ -201,7 +208,8 @@ export function planBuild(spec: VmSpec, wait: boolean, f: BuildFacts): BuildPlan
     { id: 'inventory.reserve', title: 'Reserve the name in the inventory' },
     ...(id.leaseFrom ? [{ id: 'network.lease' as const, title: `Lease an address and MAC in network ${id.leaseFrom}` }] : []),
     ...(clone ? warmDiskSteps(spec, clone, guestFamily, f.bundleRef) : coldDiskSteps(spec, f, storage, guestFamily, Boolean(swap), Boolean(kernelEntry.initrd))),
-    { id: 'domain.define', title: `Define libvirt domain (${f.domainType}${xen ? ` ${spec.xenMode ?? 'pv'}` : ''}${spec.firmware === 'uefi' ? ', UEFI' : ''})` },
+    ...(cloudInit ? [{ id: 'cloudinit.seed' as const, title: `Make the cloud-init NoCloud seed ${cloudInit.seedPath}` }] : []),
+    { id: 'domain.define', title: `Define libvirt domain (${f.domainType}${xen ? ` ${spec.xenMode ?? 'pv'}` : ''}${spec.firmware === 'uefi' ? ', UEFI' : ''}${cloudInit ? ', seed as CD-ROM' : ''})` },
     ...(id.dhcp ? [{ id: 'dhcp.reserve' as const, title: `Reserve the address in DHCP (${id.dhcp})` }] : []),
     ...(id.dns?.length ? [{ id: 'dns.register' as const, title: `Register in DNS (${id.dns.map((r) => r.split(' ').at(-1)).join(', ')})` }] : []),
   ];
@@ -220,6 +228,8 @@ export function planBuild(spec: VmSpec, wait: boolean, f: BuildFacts): BuildPlan
     paths,
     clone,
     storage,
+    hostKeys: spec.hostKeys !== false,
+    cloudInit,
     layout,
     partitionAccess: f.partitionAccess,
     rootFsUuid: f.ids.rootFsUuid,
@@ -241,8 +251,13 @@ export function goldenPathFor(storageDir: string, key: string): string {
   return `${storageDir}/golden/${key}.img`;
 }
 
-function guestStep(guestFamily: GuestFamily): PlannedStep {
-  return { id: 'guest.configure', title: `Adapt the guest (${guestFamily}: hostname, fstab, network, identity)` };
+function guestStep(guestFamily: GuestFamily, spec: VmSpec): PlannedStep {
+  return { id: 'guest.configure', title: `Adapt the guest (${guestFamily}: hostname, fstab, network, identity${spec.hostKeys === false ? '' : ', SSH host keys'})` };
+}
+
+function describeIdentity(p: BuildPlan): string {
+  const keys = p.hostKeys ? 'new SSH host keys made on the host (fingerprints in vm show)' : "template's SSH host keys removed, the guest makes new ones at first boot";
+  return `  identity: empty machine-id, no persistent NIC rules, ${keys}`;
 }
 
 function coldDiskSteps(spec: VmSpec, f: BuildFacts, storage: StoragePlan, guestFamily: GuestFamily, swap: boolean, initrd: boolean): PlannedStep[] {
@@ -252,7 +267,7 @@ function coldDiskSteps(spec: VmSpec, f: BuildFacts, storage: StoragePlan, guestF
     { id: 'disk.format', title: `Make ${spec.fs}${swap ? ' and swap' : ''}` },
     { id: 'root.mount', title: 'Mount the root filesystem' },
     { id: 'bundle.extract', title: `Lay down bundle ${f.bundleRef}` },
-    guestStep(guestFamily),
+    guestStep(guestFamily, spec),
     spec.boot === 'kernel'
       ? { id: 'boot.kernel', title: `Copy the guest's kernel${initrd ? ' and initrd' : ''} to host storage (direct kernel boot${spec.firmware === 'uefi' ? ' through OVMF' : ''})` }
       : pygrub
@@ -283,10 +298,15 @@ function warmDiskSteps(spec: VmSpec, clone: ClonePlan, guestFamily: GuestFamily,
     },
     // ext4 grows unmounted (online resize needs CAP_SYS_RESOURCE); xfs only grows mounted.
     ...(spec.fs === 'xfs' ? [reuuid, mountRoot, grow] : [grow, reuuid, mountRoot]),
-    guestStep(guestFamily),
+    guestStep(guestFamily, spec),
     { id: 'boot.configure', title: 'Write grub.cfg for the new root UUID' },
     { id: 'root.release', title: `Unmount and detach the disk${clone.strategy === 'qcow2' ? ', stop the export' : ''}` },
   ];
+}
+
+/** Where a --cloud-init VM's NoCloud seed image lives: next to its disk (names have no dots, so no clash). */
+export function seedPathFor(storageDir: string, name: string): string {
+  return `${storageDir}/${name}.cidata.iso`;
 }
 
 /** Where a direct-kernel-boot VM's kernel and initrd live on the host (kept in step by `vm refresh-kernel`). */
@@ -312,6 +332,8 @@ export function describePlan(p: BuildPlan): string {
     `  root fs:  ${s.fs} UUID=${p.rootFsUuid}`,
     `  boot:     ${describeBoot(p)}`,
     `  network:  NIC ${p.domain.interfaces.length ? `${describeNicShort(s.nic)} mac ${p.mac}` : 'none'}; guest ${net}${s.network ? ` (leased from network ${s.network}${p.steps.some((x) => x.id === 'network.lease') ? '; the address shown is the lowest free one now' : ''})` : ''}`,
+    describeIdentity(p),
+    ...(p.cloudInit ? [`  cloud-init: NoCloud seed ${p.cloudInit.seedPath} (meta-data, user-data${s.nic.type === 'none' ? '' : ', network-config'}), CD-ROM sda`] : []),
     `  console:  ${p.paths.consoleLog}`,
     `  steps:`,
     ...p.steps.map((x, i) => `    ${String(i + 1).padStart(2)}. ${x.title}`),

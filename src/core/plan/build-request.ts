@@ -48,6 +48,10 @@ export interface BuildRequest {
   storage?: string;
   /** bios (default) or uefi. */
   firmware?: string;
+  /** false: no SSH host keys made on the host (--no-host-keys). */
+  hostKeys?: boolean;
+  /** Attach a cloud-init NoCloud seed (--cloud-init). */
+  cloudInit?: boolean;
 }
 
 export function parseNic(text: string): NicAttachment | 'auto' {
@@ -137,6 +141,8 @@ export function specFromRequest(req: BuildRequest, config: Config): VmSpec & { n
     dnsForce: Boolean(req.force),
     boot,
     ...platform,
+    ...(req.hostKeys === false ? { hostKeys: false } : {}),
+    ...(req.cloudInit ? { cloudInit: true } : {}),
     cpus,
     memoryMiB: Math.ceil(memoryBytes / MiB),
     diskBytes,

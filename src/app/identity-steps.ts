@@ -1,0 +1,89 @@
+/**
+ * The VM's own identity beyond its name and address: SSH host keys made on the host (inside guest.configure,
+ * cold and warm path alike) and the cloud-init NoCloud seed (--cloud-init). Kept apart from build.ts so the
+ * build pipeline only calls in here.
+ */
+import { dirOf, type GuestFiles } from '../core/guest/current-files.js';
+import { cloudInitSeedFiles, type CloudInitNetwork } from '../core/guest/cloud-init-seed.js';
+import { hostKeyTypesFor, SSH_DIR, withHostKeys } from '../core/guest/ssh-host-keys.js';
+import type { FileEdit } from '../core/model/spec.js';
+import type { BuildPlan } from '../core/plan/build-plan.js';
+import type { StoredHostKey } from '../core/ssh/host-keys.js';
+import { VmforgeError } from '../errors.js';
+import { makeSeedImage } from '../exec/tools/cloud-init-seed.js';
+import { generateHostKeys, publicHostKeys, wipeHostKeys } from '../exec/tools/ssh-host-keys.js';
+import type { StepContext } from '../pipeline/pipeline.js';
+import type { Lease } from '../store/networks.js';
+import type { AppContext } from './context.js';
+
+export interface IdentityState {
+  lease?: Lease;
+  /** The host keys written into the guest (public halves only); unset when none were. */
+  hostKeys?: StoredHostKey[];
+}
+
+/**
+ * Applies the adapter's edits with the VM's own SSH host keys in place of the template's (when the plan wants
+ * them and the guest has an SSH server), then records their public halves in the inventory. The private halves
+ * exist only in memory between ssh-keygen's temp dir and the guest's /etc/ssh, and are zeroed afterwards.
+ */
+export async function applyGuestEditsWithHostKeys(
+  ctx: AppContext,
+  c: StepContext,
+  s: IdentityState,
+  args: { plan: BuildPlan; edits: FileEdit[]; current: GuestFiles; apply: (edits: readonly FileEdit[]) => Promise<unknown> },
+): Promise<void> {
+  const { plan, edits, current, apply } = args;
+  const sshDir = dirOf(current, SSH_DIR);
+  if (!plan.hostKeys || !sshDir.includes('sshd_config')) {
+    await apply(edits);
+    return;
+  }
+  const { keys } = await generateHostKeys(ctx.runner, {
+    tmpDir: ctx.config.runDir,
+    comment: `root@${plan.spec.name}`,
+    types: hostKeyTypesFor(sshDir),
+    signal: c.signal,
+  });
+  try {
+    const res = withHostKeys(edits, sshDir, keys.map((k) => ({ type: k.type, publicKey: k.publicKey, privateKey: k.privateKey })));
+    await apply(res.edits);
+  } finally {
+    wipeHostKeys(keys);
+  }
+  const stored = publicHostKeys(keys);
+  s.hostKeys = stored;
+  await ctx.vms.update(plan.spec.name, { ssh_host_keys: JSON.stringify(stored) });
+  c.info(`SSH host keys: ${stored.map((k) => `${k.type} ${k.fingerprint}`).join(', ')}`);
+}
+
+/** The cloudinit.seed step: the NoCloud image next to the disk, removed again by the undo (and by vm destroy). */
+export async function makeCloudInitSeed(ctx: AppContext, c: StepContext, s: IdentityState, args: { plan: BuildPlan; sshKeys: readonly string[] }): Promise<void> {
+  const { plan, sshKeys } = args;
+  if (!plan.cloudInit) throw new VmforgeError('INTERNAL', 'cloudinit.seed needs a plan with --cloud-init');
+  const { spec } = plan;
+  const seedPath = plan.cloudInit.seedPath;
+  const network: CloudInitNetwork | undefined = plan.domain.interfaces.length
+    ? {
+        mac: plan.mac,
+        net: spec.net,
+        ...(s.lease?.ipv6 && s.lease.ipv6Prefix !== null ? { ipv6: { address: s.lease.ipv6, prefix: s.lease.ipv6Prefix } } : {}),
+      }
+    : undefined;
+  const files = cloudInitSeedFiles({
+    instanceId: plan.uuid,
+    hostname: spec.name,
+    ...(plan.guestDomain ? { domain: plan.guestDomain } : {}),
+    ...(sshKeys.length ? { sshAuthorizedKeys: sshKeys } : {}),
+    keepHostKeys: Boolean(s.hostKeys?.length),
+    ...(network ? { network } : {}),
+  });
+  const undo = await c.willUndo({ kind: 'file.remove', path: seedPath });
+  await makeSeedImage(ctx.runner, { path: seedPath, files, signal: c.signal }).catch(async (e: unknown) => {
+    // A file already at this path is someone else's and must survive our undo.
+    if (e instanceof VmforgeError && e.code === 'CONFLICT') await undo.cancel();
+    throw e;
+  });
+  await ctx.vms.update(spec.name, { cloud_init_seed: seedPath });
+  c.info(`cloud-init seed: ${Object.keys(files).join(', ')}`);
+}

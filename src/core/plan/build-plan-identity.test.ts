@@ -1,0 +1,99 @@
+import { describe, expect, it } from 'vitest';
+import type { Manifest } from '../../bundles/manifest.js';
+import { readDomainFacts } from '../domain-xml/facts.js';
+import type { VmSpec } from '../model/spec.js';
+import { GiB, MiB } from '../units.js';
+import { describePlan, planBuild, seedPathFor, type BuildFacts } from './build-plan.js';
+import { specFromRequest } from './build-request.js';
+import { parseConfig } from '../../config/load.js';
+
+const manifest: Manifest = {
+  schemaVersion: 1,
+  name: 'debian-bookworm',
+  version: '1',
+  created: '2026-01-02T03:04:05.000Z',
+  os: { id: 'debian', versionId: '12', prettyName: 'Debian GNU/Linux 12 (bookworm)', family: 'debian' },
+  arch: 'x86_64',
+  kernels: [{ version: '6.1.0-9-cloud-amd64', kernel: '/boot/vmlinuz-6.1.0-9-cloud-amd64', initrd: '/boot/initrd.img-6.1.0-9-cloud-amd64' }],
+  unpackedBytes: 300_000_000,
+  fileCount: 12_345,
+  compressedBytes: 100_000_000,
+  compression: 'zstd',
+  sha256: 'a'.repeat(64),
+  excludes: [],
+};
+const U1 = '11111111-1111-4111-8111-111111111111';
+const U2 = '22222222-2222-4222-8222-222222222222';
+
+const spec = {
+  name: 'web1', bundle: 'debian-bookworm', cpus: 1, memoryMiB: 512, diskBytes: 4 * GiB, swapBytes: 512 * MiB, fs: 'ext4',
+  net: { mode: 'dhcp' }, nic: { type: 'user' }, start: false, autostart: false, selinux: 'relabel', dnsForce: false, boot: 'grub',
+} as unknown as VmSpec;
+const facts = (over: Partial<BuildFacts> = {}): BuildFacts => ({
+  domainType: 'kvm',
+  bundleRef: 'debian-bookworm:1',
+  manifest,
+  storageDir: '/srv/disks',
+  consoleDir: '/srv/console',
+  runDir: '/run/vmforge',
+  partitionAccess: 'loop-offset',
+  nic: { type: 'user' },
+  ids: { uuid: U1, mac: '52:54:00:00:00:01', diskSignature: 1, rootFsUuid: U1, swapFsUuid: U2 },
+  ...over,
+});
+
+describe('planBuild: SSH host keys', () => {
+  it('are made on the host by default, and said so in the dry run', () => {
+    const p = planBuild(spec, false, facts());
+    expect(p.hostKeys).toBe(true);
+    expect(describePlan(p)).toMatch(/identity: empty machine-id, no persistent NIC rules, new SSH host keys made on the host/);
+  });
+
+  it('--no-host-keys leaves them to the guest', () => {
+    const p = planBuild({ ...spec, hostKeys: false }, false, facts());
+    expect(p.hostKeys).toBe(false);
+    expect(describePlan(p)).toMatch(/the guest makes new ones at first boot/);
+  });
+});
+
+describe('planBuild: --cloud-init', () => {
+  it('adds the seed step before the domain is defined, and the seed as a read-only CD-ROM', () => {
+    const p = planBuild({ ...spec, cloudInit: true }, false, facts());
+    const seed = seedPathFor('/srv/disks', 'web1');
+    expect(seed).toBe('/srv/disks/web1.cidata.iso');
+    expect(p.cloudInit).toEqual({ seedPath: seed });
+    const ids = p.steps.map((s) => s.id);
+    expect(ids.indexOf('cloudinit.seed')).toBe(ids.indexOf('domain.define') - 1);
+    expect(ids.indexOf('root.release')).toBeLessThan(ids.indexOf('cloudinit.seed'));
+    expect(p.domainXml).toMatch(/<disk type='file' device='cdrom'>[\s\S]*<source file='\/srv\/disks\/web1\.cidata\.iso'\/>[\s\S]*<readonly\/>/);
+    expect(readDomainFacts(p.domainXml).diskSources).toEqual(['/srv/disks/web1.img', seed]);
+    expect(describePlan(p)).toContain(`cloud-init: NoCloud seed ${seed} (meta-data, user-data, network-config), CD-ROM sda`);
+  });
+
+  it('the warm path gets it too', () => {
+    const p = planBuild({ ...spec, cloudInit: true }, false, facts({ clone: { strategy: 'qcow2', goldenKey: 'k' } }));
+    const ids = p.steps.map((s) => s.id);
+    expect(ids).toContain('guest.configure');
+    expect(ids.indexOf('cloudinit.seed')).toBe(ids.indexOf('domain.define') - 1);
+  });
+
+  it('is absent unless asked for', () => {
+    const p = planBuild(spec, false, facts());
+    expect(p.cloudInit).toBeNull();
+    expect(p.steps.map((s) => s.id)).not.toContain('cloudinit.seed');
+    expect(p.domainXml).not.toContain('cdrom');
+    expect(describePlan(p)).not.toContain('cloud-init');
+  });
+});
+
+describe('specFromRequest: identity flags', () => {
+  const config = parseConfig('', null);
+  it('records only what differs from the default', () => {
+    const plain = specFromRequest({ name: 'web1', bundle: 'b', net: 'none' }, config);
+    expect(plain).not.toHaveProperty('hostKeys');
+    expect(plain).not.toHaveProperty('cloudInit');
+    const both = specFromRequest({ name: 'web1', bundle: 'b', net: 'none', hostKeys: false, cloudInit: true }, config);
+    expect(both.hostKeys).toBe(false);
+    expect(both.cloudInit).toBe(true);
+  });
+});
