@@ -1,3 +1,4 @@
+import { sampleManifest } from '../../test/harness/manifest-fixture.js';
 import { describe, expect, it } from 'vitest';
 import { VmforgeError } from '../errors.js';
 import {
@@ -151,22 +152,7 @@ describe('parseBundleRef', () => {
   });
 });
 
-const sample = (over: Partial<Manifest> = {}): Manifest => ({
-  schemaVersion: 1,
-  name: 'debian-bookworm',
-  version: '1',
-  created: '2026-01-02T03:04:05.000Z',
-  os: { id: 'debian', versionId: '12', prettyName: 'Debian GNU/Linux 12 (bookworm)', family: 'debian' },
-  arch: 'x86_64',
-  kernels: [{ version: '6.1.0-9-cloud-amd64', kernel: '/boot/vmlinuz-6.1.0-9-cloud-amd64', initrd: '/boot/initrd.img-6.1.0-9-cloud-amd64' }],
-  unpackedBytes: 300_000_000,
-  fileCount: 12_345,
-  compressedBytes: 100_000_000,
-  compression: 'zstd',
-  sha256: 'a'.repeat(64),
-  excludes: ['./proc/*'],
-  ...over,
-});
+const sample = (over: Partial<Manifest> = {}): Manifest => sampleManifest({ excludes: ['./proc/*'], ...over });
 
 describe('manifest schema', () => {
   it('accepts a full manifest, with and without source', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Manifest } from '../../bundles/manifest.js';
+import { sampleManifest } from '../../../test/harness/manifest-fixture.js';
 import { readDomainFacts } from '../domain-xml/facts.js';
 import type { VmSpec } from '../model/spec.js';
 import { GiB, MiB } from '../units.js';
@@ -7,21 +7,7 @@ import { describePlan, planBuild, seedPathFor, type BuildFacts } from './build-p
 import { specFromRequest } from './build-request.js';
 import { parseConfig } from '../../config/load.js';
 
-const manifest: Manifest = {
-  schemaVersion: 1,
-  name: 'debian-bookworm',
-  version: '1',
-  created: '2026-01-02T03:04:05.000Z',
-  os: { id: 'debian', versionId: '12', prettyName: 'Debian GNU/Linux 12 (bookworm)', family: 'debian' },
-  arch: 'x86_64',
-  kernels: [{ version: '6.1.0-9-cloud-amd64', kernel: '/boot/vmlinuz-6.1.0-9-cloud-amd64', initrd: '/boot/initrd.img-6.1.0-9-cloud-amd64' }],
-  unpackedBytes: 300_000_000,
-  fileCount: 12_345,
-  compressedBytes: 100_000_000,
-  compression: 'zstd',
-  sha256: 'a'.repeat(64),
-  excludes: [],
-};
+const manifest = sampleManifest();
 const U1 = '11111111-1111-4111-8111-111111111111';
 const U2 = '22222222-2222-4222-8222-222222222222';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { matchGolden } from '../../../test/harness/golden.js';
-import type { Manifest } from '../../bundles/manifest.js';
+import { sampleManifest } from '../../../test/harness/manifest-fixture.js';
 import type { Config } from '../../config/schema.js';
 import { GiB, MiB } from '../units.js';
 import type { VmSpec } from '../model/spec.js';
@@ -8,21 +8,7 @@ import { describePlan, planBuild, type BuildFacts } from './build-plan.js';
 import { specFromRequest, type BuildRequest } from './build-request.js';
 import { planStorageDestroy } from './storage-plan.js';
 
-const manifest: Manifest = {
-  schemaVersion: 1,
-  name: 'debian-bookworm',
-  version: '1',
-  created: '2026-01-02T03:04:05.000Z',
-  os: { id: 'debian', versionId: '12', prettyName: 'Debian GNU/Linux 12 (bookworm)', family: 'debian' },
-  arch: 'x86_64',
-  kernels: [{ version: '6.1.0-9-cloud-amd64', kernel: '/boot/vmlinuz-6.1.0-9-cloud-amd64', initrd: '/boot/initrd.img-6.1.0-9-cloud-amd64' }],
-  unpackedBytes: 300_000_000,
-  fileCount: 12_345,
-  compressedBytes: 100_000_000,
-  compression: 'zstd',
-  sha256: 'a'.repeat(64),
-  excludes: [],
-};
+const manifest = sampleManifest();
 
 const config = {
   libvirt: { uri: 'qemu:///system', domainType: 'auto', hypervisor: 'kvm' },
