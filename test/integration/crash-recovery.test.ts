@@ -53,14 +53,19 @@ function startBuild(name: string): { child: ResultPromise; firstStep: Promise<nu
 describe('SIGKILL at any moment of a build, then recover: nothing leaks', () => {
   it(`survives ${KILLS} kills spread over the build`, async () => {
     // Calibrate: how long a whole build takes from its first step to its exit on this host, now.
-    const cal = uniqueName('vmfcal');
-    const c = startBuild(cal);
-    const t0 = await c.firstStep;
-    const cr = await c.child;
-    const durationMs = performance.now() - t0;
-    expect(cr.exitCode).toBe(0);
-    expect((await env.cli(['vm', 'destroy', cal])).exitCode).toBe(0);
-    expect(await leftovers(env, cal)).toEqual([]);
+    // Two runs, the shorter one counts: the first build after start-up is slower (cold caches), and kills timed
+    // by it would land after the end of the later, faster builds.
+    let durationMs = Infinity;
+    for (let k = 0; k < 2; k++) {
+      const cal = uniqueName('vmfcal');
+      const c = startBuild(cal);
+      const t0 = await c.firstStep;
+      const cr = await c.child;
+      durationMs = Math.min(durationMs, performance.now() - t0);
+      expect(cr.exitCode).toBe(0);
+      expect((await env.cli(['vm', 'destroy', cal])).exitCode).toBe(0);
+      expect(await leftovers(env, cal)).toEqual([]);
+    }
 
     const rows: { at: string; lastStep: string; outcome: string; undone: number; leaks: string[] }[] = [];
     for (let i = 1; i <= KILLS; i++) {
@@ -81,6 +86,12 @@ describe('SIGKILL at any moment of a build, then recover: nothing leaks', () => 
         // The kill came too late: the VM is whole and is removed the normal way.
         expect((await env.cli(['vm', 'destroy', name])).exitCode).toBe(0);
         outcome = 'finished before the kill';
+      } else if ((await env.cli(['vm', 'show', name, '--json'])).exitCode === 0) {
+        // Killed after inventory.commit (its transaction also drops the journal): the VM is built and on record,
+        // nothing is pending, so recovery must have undone nothing; it is removed the normal way.
+        expect(mine.reduce((n, j) => n + j.undone, 0)).toBe(0);
+        expect((await env.cli(['vm', 'destroy', name])).exitCode).toBe(0);
+        outcome = 'killed after inventory.commit (VM whole, on record)';
       }
       rows.push({
         at: `${(delay / 1000).toFixed(2)} s`,
@@ -93,7 +104,7 @@ describe('SIGKILL at any moment of a build, then recover: nothing leaks', () => 
     console.log(`build ${(durationMs / 1000).toFixed(2)} s from first step to exit; kills:\n${rows.map((r) => `  ${r.at}  ${r.lastStep.padEnd(18)} ${r.outcome}, undid ${r.undone}, leaks ${r.leaks.length}`).join('\n')}`);
     expect(rows.flatMap((r) => r.leaks)).toEqual([]);
     // The kills really land inside the build, not all before or after it.
-    expect(rows.filter((r) => r.outcome === 'killed').length).toBeGreaterThanOrEqual(KILLS - 2);
+    expect(rows.filter((r) => r.outcome.startsWith('killed')).length).toBeGreaterThanOrEqual(KILLS - 2);
     expect(new Set(rows.map((r) => r.lastStep)).size).toBeGreaterThanOrEqual(5);
   }, 900_000);
 });
