@@ -5,6 +5,7 @@
  */
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
+import type { GuestFamily } from '../../src/core/guest/adapter.js';
 import type { GuestFiles, GuestFilesNeeded } from '../../src/core/guest/current-files.js';
 import type { FileEdit } from '../../src/core/model/spec.js';
 
@@ -64,3 +65,15 @@ export function renderEdits(edits: readonly FileEdit[]): string {
   }
   return `${out.join('\n')}\n`;
 }
+
+/** Each release fixture and the family it is adapted as (the adapter and host-key tests run them all). */
+export const FIXTURE_FAMILIES: readonly { fixture: string; family: GuestFamily }[] = [
+  { fixture: 'debian-12', family: 'debian' },
+  { fixture: 'ubuntu-22.04', family: 'ubuntu' },
+  { fixture: 'arch', family: 'systemd-networkd' },
+  { fixture: 'centos-6', family: 'rhel-legacy' },
+  { fixture: 'centos-7', family: 'rhel-legacy' },
+  { fixture: 'rhel-8', family: 'rhel8' },
+  { fixture: 'fedora-39', family: 'rhel9' },
+  { fixture: 'rocky-9', family: 'rhel9' },
+];

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { matchGolden } from '../../../test/harness/golden.js';
-import { fixtureSnapshot, renderEdits } from '../../../test/harness/guest-fixtures.js';
+import { FIXTURE_FAMILIES, fixtureSnapshot, renderEdits } from '../../../test/harness/guest-fixtures.js';
 import { VmforgeError } from '../../errors.js';
 import type { FileEdit } from '../model/spec.js';
 import { DETECTION_READS, describeGuestOs, detectGuestFamily, guestAdapterFor, readGuestFiles, type GuestEditInput, type GuestFamily } from './adapter.js';
@@ -41,16 +41,7 @@ const DHCP: GuestEditInput = {
   iface: 'eth0',
 };
 
-const CASES: { fixture: string; family: GuestFamily }[] = [
-  { fixture: 'debian-12', family: 'debian' },
-  { fixture: 'ubuntu-22.04', family: 'ubuntu' },
-  { fixture: 'arch', family: 'systemd-networkd' },
-  { fixture: 'centos-6', family: 'rhel-legacy' },
-  { fixture: 'centos-7', family: 'rhel-legacy' },
-  { fixture: 'rhel-8', family: 'rhel8' },
-  { fixture: 'fedora-39', family: 'rhel9' },
-  { fixture: 'rocky-9', family: 'rhel9' },
-];
+const CASES = FIXTURE_FAMILIES;
 
 async function editsFor(fixture: string, family: GuestFamily, input: GuestEditInput, snapshot = fixtureSnapshot(fixture)): Promise<FileEdit[]> {
   const adapter = guestAdapterFor(family);

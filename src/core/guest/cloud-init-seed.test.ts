@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { matchGolden } from '../../../test/harness/golden.js';
-import { VmforgeError } from '../../errors.js';
+import { errorCode } from '../../../test/harness/error-code.js';
 import { cloudInitNetworkConfig, cloudInitSeedFiles, type CloudInitSeedFiles, type CloudInitSeedInput } from './cloud-init-seed.js';
 
 const ED25519 = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHZtZm9yZ2UtdGVzdC1rZXktbm90LWEtcmVhbC1vbmU admin@example.com';
@@ -26,16 +26,6 @@ const render = (files: CloudInitSeedFiles) =>
   Object.entries(files)
     .map(([name, text]) => `==> ${name}\n${text}`)
     .join('');
-
-function code(f: () => unknown): string | undefined {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof VmforgeError) return e.code;
-    throw e;
-  }
-  return undefined;
-}
 
 describe('cloudInitSeedFiles', () => {
   it('static lease, keys, host keys kept (golden)', () => {
@@ -92,14 +82,14 @@ describe('cloudInitSeedFiles', () => {
   });
 
   it('refuses bad input before writing anything', () => {
-    expect(code(() => cloudInitSeedFiles({ ...MINIMAL, instanceId: 'web01' }))).toBe('INVALID_INPUT');
-    expect(code(() => cloudInitSeedFiles({ ...MINIMAL, hostname: 'a b' }))).toBe('INVALID_INPUT');
-    expect(code(() => cloudInitSeedFiles({ ...MINIMAL, sshAuthorizedKeys: ['-----BEGIN OPENSSH PRIVATE KEY-----'] }))).toBe('INVALID_INPUT');
-    expect(code(() => cloudInitSeedFiles({ ...MINIMAL, sshAuthorizedKeys: [`${ED25519}\nssh-ed25519 AAAA`] }))).toBe('INVALID_INPUT');
-    expect(code(() => cloudInitNetworkConfig({ ...STATIC.network!, mac: '01:00:5e:00:00:01' }))).toBe('INVALID_INPUT');
-    expect(code(() => cloudInitNetworkConfig({ ...STATIC.network!, iface: 'eth0:\n  x' }))).toBe('INVALID_INPUT');
-    expect(code(() => cloudInitNetworkConfig({ ...STATIC.network!, ipv6: { address: '192.0.2.1', prefix: 64 } }))).toBe('INVALID_INPUT');
-    expect(code(() => cloudInitNetworkConfig({ ...STATIC.network!, net: { mode: 'static', address: '192.0.2.10', prefix: 24, gateway: '198.51.100.1', dns: [] } }))).toBe(
+    expect(errorCode(() => cloudInitSeedFiles({ ...MINIMAL, instanceId: 'web01' }))).toBe('INVALID_INPUT');
+    expect(errorCode(() => cloudInitSeedFiles({ ...MINIMAL, hostname: 'a b' }))).toBe('INVALID_INPUT');
+    expect(errorCode(() => cloudInitSeedFiles({ ...MINIMAL, sshAuthorizedKeys: ['-----BEGIN OPENSSH PRIVATE KEY-----'] }))).toBe('INVALID_INPUT');
+    expect(errorCode(() => cloudInitSeedFiles({ ...MINIMAL, sshAuthorizedKeys: [`${ED25519}\nssh-ed25519 AAAA`] }))).toBe('INVALID_INPUT');
+    expect(errorCode(() => cloudInitNetworkConfig({ ...STATIC.network!, mac: '01:00:5e:00:00:01' }))).toBe('INVALID_INPUT');
+    expect(errorCode(() => cloudInitNetworkConfig({ ...STATIC.network!, iface: 'eth0:\n  x' }))).toBe('INVALID_INPUT');
+    expect(errorCode(() => cloudInitNetworkConfig({ ...STATIC.network!, ipv6: { address: '192.0.2.1', prefix: 64 } }))).toBe('INVALID_INPUT');
+    expect(errorCode(() => cloudInitNetworkConfig({ ...STATIC.network!, net: { mode: 'static', address: '192.0.2.10', prefix: 24, gateway: '198.51.100.1', dns: [] } }))).toBe(
       'INVALID_INPUT',
     );
   });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { fixtureSnapshot, renderEdits } from '../../../test/harness/guest-fixtures.js';
+import { FIXTURE_FAMILIES, fixtureSnapshot, renderEdits } from '../../../test/harness/guest-fixtures.js';
 import { matchGolden } from '../../../test/harness/golden.js';
 import { VmforgeError } from '../../errors.js';
 import type { FileEdit } from '../model/spec.js';
@@ -31,16 +31,7 @@ const INPUT: GuestEditInput = {
   iface: 'eth0',
 };
 
-const CASES: { fixture: string; family: GuestFamily }[] = [
-  { fixture: 'debian-12', family: 'debian' },
-  { fixture: 'ubuntu-22.04', family: 'ubuntu' },
-  { fixture: 'arch', family: 'systemd-networkd' },
-  { fixture: 'centos-6', family: 'rhel-legacy' },
-  { fixture: 'centos-7', family: 'rhel-legacy' },
-  { fixture: 'rhel-8', family: 'rhel8' },
-  { fixture: 'fedora-39', family: 'rhel9' },
-  { fixture: 'rocky-9', family: 'rhel9' },
-];
+const CASES = FIXTURE_FAMILIES;
 
 /** As the build wires it: the types the template had, made on the host, in place of the template's. */
 async function adapted(fixture: string, family: GuestFamily, keys: readonly GuestHostKey[] = KEYS) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { sampleManifest } from '../../../test/harness/manifest-fixture.js';
+import { sampleBuildFacts } from '../../../test/harness/manifest-fixture.js';
 import { readDomainFacts } from '../domain-xml/facts.js';
 import type { VmSpec } from '../model/spec.js';
 import { GiB, MiB } from '../units.js';
@@ -7,26 +7,12 @@ import { describePlan, planBuild, seedPathFor, type BuildFacts } from './build-p
 import { specFromRequest } from './build-request.js';
 import { parseConfig } from '../../config/load.js';
 
-const manifest = sampleManifest();
-const U1 = '11111111-1111-4111-8111-111111111111';
-const U2 = '22222222-2222-4222-8222-222222222222';
 
 const spec = {
   name: 'web1', bundle: 'debian-bookworm', cpus: 1, memoryMiB: 512, diskBytes: 4 * GiB, swapBytes: 512 * MiB, fs: 'ext4',
   net: { mode: 'dhcp' }, nic: { type: 'user' }, start: false, autostart: false, selinux: 'relabel', dnsForce: false, boot: 'grub',
 } as unknown as VmSpec;
-const facts = (over: Partial<BuildFacts> = {}): BuildFacts => ({
-  domainType: 'kvm',
-  bundleRef: 'debian-bookworm:1',
-  manifest,
-  storageDir: '/srv/disks',
-  consoleDir: '/srv/console',
-  runDir: '/run/vmforge',
-  partitionAccess: 'loop-offset',
-  nic: { type: 'user' },
-  ids: { uuid: U1, mac: '52:54:00:00:00:01', diskSignature: 1, rootFsUuid: U1, swapFsUuid: U2 },
-  ...over,
-});
+const facts = (over: Partial<BuildFacts> = {}): BuildFacts => sampleBuildFacts(over);
 
 describe('planBuild: SSH host keys', () => {
   it('are made on the host by default, and said so in the dry run', () => {

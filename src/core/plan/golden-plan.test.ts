@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { sampleManifest } from '../../../test/harness/manifest-fixture.js';
+import { SAMPLE_UUID_1, sampleBuildFacts, sampleManifest } from '../../../test/harness/manifest-fixture.js';
 import { planGrow } from '../disk/grow.js';
 import { rootPartition, swapPartition } from '../disk/layout.js';
 import { GiB, MiB } from '../units.js';
@@ -8,8 +8,7 @@ import { goldenKey, planGolden } from './golden-plan.js';
 import type { VmSpec } from '../model/spec.js';
 
 const manifest = sampleManifest();
-const U1 = '11111111-1111-4111-8111-111111111111';
-const U2 = '22222222-2222-4222-8222-222222222222';
+const U1 = SAMPLE_UUID_1;
 
 describe('golden images', () => {
   it('keys by content, fs, layout version and boot mode', () => {
@@ -45,18 +44,7 @@ describe('planBuild, warm variant', () => {
     name: 'web1', bundle: 'debian-bookworm', cpus: 1, memoryMiB: 512, diskBytes: 4 * GiB, swapBytes: 512 * MiB, fs: 'ext4',
     net: { mode: 'dhcp' }, nic: { type: 'none' }, start: false, autostart: false, selinux: 'relabel', dnsForce: false,
   } as unknown as VmSpec;
-  const facts = (over: Partial<BuildFacts> = {}): BuildFacts => ({
-    domainType: 'qemu',
-    bundleRef: 'debian-bookworm:1',
-    manifest,
-    storageDir: '/srv/disks',
-    consoleDir: '/srv/console',
-    runDir: '/run/vmforge',
-    partitionAccess: 'loop-offset',
-    nic: { type: 'none' },
-    ids: { uuid: U1, mac: '52:54:00:00:00:01', diskSignature: 1, rootFsUuid: U1, swapFsUuid: U2 },
-    ...over,
-  });
+  const facts = (over: Partial<BuildFacts> = {}): BuildFacts => sampleBuildFacts({ domainType: 'qemu', nic: { type: 'none' }, ...over });
 
   it('qcow2: overlay disk, qcow2 domain disk, warm steps', () => {
     const p = planBuild(spec, false, facts({ clone: { strategy: 'qcow2', goldenKey: 'k' } }));

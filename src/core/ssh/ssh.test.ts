@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { VmforgeError } from '../../errors.js';
+import { errorCode } from '../../../test/harness/error-code.js';
 import { parseStoredHostKeys, storedHostKey } from './host-keys.js';
 import { knownHostsLines } from './known-hosts.js';
 import { fingerprintLine, fingerprintOf, parsePublicKey } from './public-key.js';
@@ -27,16 +27,6 @@ const KEYGEN_L: [string, string][] = [
     '1024 SHA256:r6IC8l26vlG0funQxVYHmBMsYc8enn9HKtPszfVFdY8 no comment (RSA)',
   ],
 ];
-
-function code(f: () => unknown): string | undefined {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof VmforgeError) return e.code;
-    throw e;
-  }
-  return undefined;
-}
 
 describe('sha256', () => {
   it('matches node:crypto at every padding boundary', () => {
@@ -67,14 +57,14 @@ describe('public keys', () => {
 
   it('refuses what is not an OpenSSH public key', () => {
     const b64 = KEYS.ed25519.split(' ')[1]!;
-    expect(code(() => parsePublicKey('-----BEGIN OPENSSH PRIVATE KEY-----'))).toBe('INVALID_INPUT');
-    expect(code(() => parsePublicKey(`ssh-rsa ${b64}`))).toBe('INVALID_INPUT'); // mislabelled
-    expect(code(() => parsePublicKey(`ssh-ed25519 ${b64.slice(0, -8)}`))).toBe('INVALID_INPUT'); // truncated
-    expect(code(() => parsePublicKey(`ssh-ed25519 ${Buffer.concat([Buffer.from(b64, 'base64'), Buffer.from([0])]).toString('base64')}`))).toBe('INVALID_INPUT');
-    expect(code(() => parsePublicKey(`ssh-ed25519 ${b64}!`))).toBe('INVALID_INPUT');
-    expect(code(() => parsePublicKey(`ssh-ed25519 ${b64}\nssh-ed25519 ${b64}`))).toBe('INVALID_INPUT');
+    expect(errorCode(() => parsePublicKey('-----BEGIN OPENSSH PRIVATE KEY-----'))).toBe('INVALID_INPUT');
+    expect(errorCode(() => parsePublicKey(`ssh-rsa ${b64}`))).toBe('INVALID_INPUT'); // mislabelled
+    expect(errorCode(() => parsePublicKey(`ssh-ed25519 ${b64.slice(0, -8)}`))).toBe('INVALID_INPUT'); // truncated
+    expect(errorCode(() => parsePublicKey(`ssh-ed25519 ${Buffer.concat([Buffer.from(b64, 'base64'), Buffer.from([0])]).toString('base64')}`))).toBe('INVALID_INPUT');
+    expect(errorCode(() => parsePublicKey(`ssh-ed25519 ${b64}!`))).toBe('INVALID_INPUT');
+    expect(errorCode(() => parsePublicKey(`ssh-ed25519 ${b64}\nssh-ed25519 ${b64}`))).toBe('INVALID_INPUT');
     const p384 = KEYGEN_L[3]![0].split(' ')[1]!;
-    expect(code(() => parsePublicKey(`ecdsa-sha2-nistp256 ${p384}`))).toBe('INVALID_INPUT');
+    expect(errorCode(() => parsePublicKey(`ecdsa-sha2-nistp256 ${p384}`))).toBe('INVALID_INPUT');
   });
 });
 
@@ -87,12 +77,12 @@ describe('stored host keys', () => {
   });
 
   it('refuse a key of another type, and a record whose fingerprint does not match', () => {
-    expect(code(() => storedHostKey('rsa', KEYS.ed25519))).toBe('INVALID_INPUT');
+    expect(errorCode(() => storedHostKey('rsa', KEYS.ed25519))).toBe('INVALID_INPUT');
     const tampered = JSON.stringify([{ ...storedHostKey('rsa', KEYS.rsa), fingerprint: 'SHA256:AAAA' }]);
-    expect(code(() => parseStoredHostKeys(tampered))).toBe('INVALID_INPUT');
-    expect(code(() => parseStoredHostKeys('{"type":"rsa"}'))).toBe('INVALID_INPUT');
-    expect(code(() => parseStoredHostKeys('[{"type":"dsa","publicKey":"x","fingerprint":"y"}]'))).toBe('INVALID_INPUT');
-    expect(code(() => parseStoredHostKeys('not json'))).toBe('INVALID_INPUT');
+    expect(errorCode(() => parseStoredHostKeys(tampered))).toBe('INVALID_INPUT');
+    expect(errorCode(() => parseStoredHostKeys('{"type":"rsa"}'))).toBe('INVALID_INPUT');
+    expect(errorCode(() => parseStoredHostKeys('[{"type":"dsa","publicKey":"x","fingerprint":"y"}]'))).toBe('INVALID_INPUT');
+    expect(errorCode(() => parseStoredHostKeys('not json'))).toBe('INVALID_INPUT');
   });
 });
 
@@ -113,7 +103,7 @@ describe('knownHostsLines', () => {
 
   it('refuses names known_hosts would read as patterns or several names', () => {
     for (const bad of ['*', 'web?', '!web01', 'a,b', 'a b', '[web01]:22', '']) {
-      expect(code(() => knownHostsLines([bad], keys)), bad).toBe('INVALID_INPUT');
+      expect(errorCode(() => knownHostsLines([bad], keys)), bad).toBe('INVALID_INPUT');
     }
   });
 });
