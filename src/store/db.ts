@@ -21,13 +21,41 @@ export async function openDb(path: string): Promise<Db> {
     });
   }
   // Several vmforge processes share the file: WAL lets readers run beside one writer, and the busy timeout
-  // turns lock contention into waiting instead of SQLITE_BUSY errors.
-  sqlite.pragma('journal_mode = WAL');
+  // turns lock contention into waiting instead of SQLITE_BUSY errors (set first: switching to WAL takes a lock).
   sqlite.pragma('busy_timeout = 10000');
+  sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('foreign_keys = ON');
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
-  const provider: MigrationProvider = { getMigrations: async () => migrations };
-  const { error } = await new Migrator({ db, provider }).migrateToLatest();
-  if (error) throw new VmforgeError('INTERNAL', `database migration failed: ${(error as Error).message}`);
+  await migrate(sqlite, db);
   return db;
+}
+
+/** PRAGMA user_version holds the number of migrations applied; it lets a current database skip the migrator. */
+const SCHEMA_VERSION = Object.keys(migrations).length;
+
+/**
+ * Brings the schema up to date, once, even when several processes open a new database at the same moment.
+ * kysely's SQLite adapter takes no lock and runs DDL outside a transaction, so two processes could both apply the
+ * same migration ("duplicate column name"). BEGIN IMMEDIATE makes the second wait for the first's COMMIT; it then
+ * finds nothing pending.
+ */
+async function migrate(sqlite: SQLite.Database, db: Db): Promise<void> {
+  if (sqlite.pragma('user_version', { simple: true }) === SCHEMA_VERSION) return;
+  try {
+    sqlite.prepare('BEGIN IMMEDIATE').run();
+  } catch (e) {
+    throw new VmforgeError('INTERNAL', `database migration failed: ${(e as Error).message}`, {
+      hint: 'another vmforge process holds the state database; retry when it has finished',
+    });
+  }
+  try {
+    const provider: MigrationProvider = { getMigrations: async () => migrations };
+    const { error } = await new Migrator({ db, provider }).migrateToLatest();
+    if (error) throw error;
+    sqlite.pragma(`user_version = ${SCHEMA_VERSION}`);
+    sqlite.prepare('COMMIT').run();
+  } catch (e) {
+    if (sqlite.inTransaction) sqlite.prepare('ROLLBACK').run();
+    throw new VmforgeError('INTERNAL', `database migration failed: ${(e as Error).message}`);
+  }
 }
