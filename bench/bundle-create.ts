@@ -7,14 +7,14 @@ import { execa } from 'execa';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createBundle } from '../src/bundles/create.js';
-import { ExecaRunner } from '../src/exec/runner.js';
+import { HostProcessRunner } from '../src/exec/runner.js';
 import { ensureTemplateRoot } from '../test/harness/env.js';
 
 const runs = Number(process.argv[2] ?? 3);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 const root = await ensureTemplateRoot();
 const work = await mkdtemp('/var/tmp/vmforge-bench-create-');
-const runner = new ExecaRunner();
+const runner = new HostProcessRunner();
 
 /** Wall seconds, and CPU seconds of this process plus its waited-for children (tar, gzip, zstd). */
 async function timed(fn: () => Promise<void>): Promise<{ wall: number; cpu: number }> {

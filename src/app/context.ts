@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import { ExecaRunner, type HostRunner } from '../exec/runner.js';
+import { HostProcessRunner, type HostRunner } from '../exec/runner.js';
 import { VirshHypervisor, type Hypervisor } from '../exec/libvirt/hypervisor.js';
 import { BundleStore } from '../bundles/store.js';
 import { openDb, type Db } from '../store/db.js';
@@ -39,7 +39,7 @@ export async function createContext(opts: { configPath?: string; config?: Config
   // A read-only use (--dry-run) on a host with no state yet must not create any: an empty in-memory
   // inventory answers its questions just as well.
   const db = await openDb(opts.readOnly && !existsSync(config.dbPath) ? ':memory:' : config.dbPath);
-  const runner = opts.runner ?? new ExecaRunner();
+  const runner = opts.runner ?? new HostProcessRunner();
   let logger: Logger | null = null;
   return {
     config,

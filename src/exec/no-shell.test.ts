@@ -2,7 +2,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { refuseShell } from './no-shell.js';
-import { ExecaRunner } from './runner.js';
+import { HostProcessRunner } from './runner.js';
 
 describe('no shell, ever', () => {
   it('refuses shells by name or path, in run, pipeline and daemon', async () => {
@@ -11,7 +11,7 @@ describe('no shell, ever', () => {
     }
     expect(() => refuseShell(['shred', '-u', 'f'])).not.toThrow();
     expect(() => refuseShell(['/usr/sbin/sshd'])).not.toThrow();
-    const r = new ExecaRunner();
+    const r = new HostProcessRunner();
     await expect(r.run(['/bin/sh', '-c', 'true'])).rejects.toThrow(/refusing to start a shell/);
     expect(() => r.pipeline({ stages: [{ argv: ['cat'] }, { argv: ['bash', '-c', 'cat'] }] } as never)).toThrow(/refusing to start a shell/);
     expect(() => r.spawnDaemon({ argv: ['sh', '-c', 'sleep 1'] } as never)).toThrow(/refusing to start a shell/);

@@ -14,7 +14,7 @@ import { BundleStore } from '../../src/bundles/store.js';
 import { parseConfig } from '../../src/config/load.js';
 import { pidAlive } from '../../src/exec/pid.js';
 import type { Config } from '../../src/config/schema.js';
-import { ExecaRunner } from '../../src/exec/runner.js';
+import { HostProcessRunner } from '../../src/exec/runner.js';
 import { fuseDaemonsUnder } from '../../src/exec/tools/qsd-find.js';
 
 export const REPO = resolve(import.meta.dirname, '../..');
@@ -42,7 +42,7 @@ export function ensureTemplate(): Promise<string> {
     await mkdir(TEMPLATE_CACHE, { recursive: true });
     const work = '/var/tmp/vmforge-test-work';
     await mkdir(work, { recursive: true, mode: 0o700 });
-    const res = await bootstrapDebian(new ExecaRunner(), {
+    const res = await bootstrapDebian(new HostProcessRunner(), {
       workDir: work,
       storeDir: TEMPLATE_CACHE,
       created: new Date().toISOString(),
@@ -71,7 +71,7 @@ export function ensureTemplateRoot(): Promise<string> {
     await sweepPartialRoots();
     const partial = await mkdtemp(join(TEMPLATE_ROOTS, `${PARTIAL_PREFIX}${process.pid}-`));
     try {
-      await extractBundle(new ExecaRunner(), { blobPath, compression: manifest.compression, targetDir: partial, expectedSha256: manifest.sha256 });
+      await extractBundle(new HostProcessRunner(), { blobPath, compression: manifest.compression, targetDir: partial, expectedSha256: manifest.sha256 });
       await rename(partial, root);
     } catch (e) {
       await rm(partial, { recursive: true, force: true });

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { layoutFromMbr } from '../../src/core/disk/mbr-read.js';
 import { rootPartition } from '../../src/core/disk/layout.js';
-import { ExecaRunner } from '../../src/exec/runner.js';
+import { HostProcessRunner } from '../../src/exec/runner.js';
 import { readAt } from '../../src/exec/tools/disk-image.js';
 import { attachLoop, detachLoop } from '../../src/exec/tools/loop.js';
 import { mount, umount } from '../../src/exec/tools/mount.js';
@@ -21,7 +21,7 @@ import { ensureLibvirt, ensureTemplate, leftovers, makeTestEnv, requireRoot, uni
 
 requireRoot();
 
-const runner = new ExecaRunner();
+const runner = new HostProcessRunner();
 let bundle: string;
 const base = ['--memory', '256M', '--disk', '2G', '--swap', '128M', '--no-start'];
 

@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { layoutFromMbr } from '../../src/core/disk/mbr-read.js';
 import { rootPartition, swapPartition } from '../../src/core/disk/layout.js';
 import { GiB, MiB } from '../../src/core/units.js';
-import { ExecaRunner } from '../../src/exec/runner.js';
+import { HostProcessRunner } from '../../src/exec/runner.js';
 import { readAt } from '../../src/exec/tools/disk-image.js';
 import { attachLoop, detachLoop } from '../../src/exec/tools/loop.js';
 import { mount, umount } from '../../src/exec/tools/mount.js';
@@ -25,7 +25,7 @@ import { ensureLibvirt, ensureTemplate, leftovers, makeTestEnv, REPO, requireRoo
 
 requireRoot();
 
-const runner = new ExecaRunner();
+const runner = new HostProcessRunner();
 let env: TestEnv;
 let bundle: string;
 const base = ['--memory', '256M', '--swap', '128M', '--net', 'none', '--no-start', '--clone', 'qcow2'];

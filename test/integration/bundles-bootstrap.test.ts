@@ -9,12 +9,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bootstrapCacheKey, bootstrapDebian } from '../../src/bundles/bootstrap.js';
 import { extractBundle } from '../../src/bundles/extract.js';
 import { BundleStore } from '../../src/bundles/store.js';
-import { ExecaRunner } from '../../src/exec/runner.js';
+import { HostProcessRunner } from '../../src/exec/runner.js';
 import { ensureTemplate, requireRoot, TEMPLATE_CACHE, TEMPLATE_NAME } from '../harness/env.js';
 
 requireRoot();
 
-const runner = new ExecaRunner();
+const runner = new HostProcessRunner();
 let work: string;
 let ref: string;
 

@@ -9,13 +9,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBundle } from '../../src/bundles/create.js';
 import { extractBundle } from '../../src/bundles/extract.js';
-import { ExecaRunner } from '../../src/exec/runner.js';
+import { HostProcessRunner } from '../../src/exec/runner.js';
 import { BundleStore } from '../../src/bundles/store.js';
 import { ensureTemplateRoot, requireRoot } from '../harness/env.js';
 
 requireRoot();
 
-const runner = new ExecaRunner();
+const runner = new HostProcessRunner();
 let root = '';
 let work: string | undefined;
 

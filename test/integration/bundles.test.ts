@@ -14,9 +14,9 @@ import { createBundle, DEFAULT_TEMPLATE_EXCLUDES } from '../../src/bundles/creat
 import { extractBundle } from '../../src/bundles/extract.js';
 import { BundleStore } from '../../src/bundles/store.js';
 import type { PipelineSpec, RunningPipeline } from '../../src/exec/pipeline.js';
-import { ExecaRunner } from '../../src/exec/runner.js';
+import { HostProcessRunner } from '../../src/exec/runner.js';
 
-const runner = new ExecaRunner();
+const runner = new HostProcessRunner();
 const CREATED_1 = '2026-01-01T00:00:00.000Z';
 const CREATED_2 = '2026-02-01T00:00:00.000Z';
 const CREATED_3 = '2026-03-01T00:00:00.000Z';
@@ -299,7 +299,7 @@ describe('corruption and failures', () => {
   it('an aborted create or extract leaves nothing behind', async () => {
     const ac = new AbortController();
     // Abort once the processes are running, whatever the speed of this machine.
-    class AbortingRunner extends ExecaRunner {
+    class AbortingRunner extends HostProcessRunner {
       override pipeline(spec: PipelineSpec): RunningPipeline {
         const p = super.pipeline(spec);
         setImmediate(() => ac.abort());

@@ -18,7 +18,7 @@ import { swapHeaderBytes } from '../../src/core/disk/swap-header.js';
 import { uuidFromBytes } from '../../src/core/disk/uuid.js';
 import { GiB, MiB } from '../../src/core/units.js';
 import { pidAlive } from '../../src/exec/pid.js';
-import { ExecaRunner } from '../../src/exec/runner.js';
+import { HostProcessRunner } from '../../src/exec/runner.js';
 import { createSparseFile, readAt, writeAt } from '../../src/exec/tools/disk-image.js';
 import { growFilesystem } from '../../src/exec/tools/grow-fs.js';
 import { attachLoop, attachPartitions, detachLoop, detachPartitions, listLoops } from '../../src/exec/tools/loop.js';
@@ -36,7 +36,7 @@ import { requireRoot } from '../harness/env.js';
 
 requireRoot();
 
-const runner = new ExecaRunner();
+const runner = new HostProcessRunner();
 const newUuid = () => uuidFromBytes(randomBytes(16));
 
 const GOLDEN_BYTES = 512 * MiB;

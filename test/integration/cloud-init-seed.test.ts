@@ -7,13 +7,13 @@ import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cloudInitSeedFiles } from '../../src/core/guest/cloud-init-seed.js';
-import { ExecaRunner } from '../../src/exec/runner.js';
+import { HostProcessRunner } from '../../src/exec/runner.js';
 import { makeSeedImage } from '../../src/exec/tools/cloud-init-seed.js';
 import { requireRoot } from '../harness/env.js';
 
 requireRoot();
 
-const runner = new ExecaRunner();
+const runner = new HostProcessRunner();
 let work: string;
 
 const files = cloudInitSeedFiles({

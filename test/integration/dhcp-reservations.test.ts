@@ -11,14 +11,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseNetworkDhcpHosts } from '../../src/core/dhcp/reservation.js';
 import { DnsmasqHostsDir } from '../../src/exec/dhcp/dnsmasq-hostsdir.js';
 import { LibvirtNetworkDhcp } from '../../src/exec/dhcp/libvirt-network.js';
-import { ExecaRunner } from '../../src/exec/runner.js';
+import { HostProcessRunner } from '../../src/exec/runner.js';
 import { VmforgeError } from '../../src/errors.js';
 import { ensureLibvirt, requireRoot, uniqueName } from '../harness/env.js';
 
 requireRoot();
 
 const URI = 'qemu:///system';
-const runner = new ExecaRunner();
+const runner = new HostProcessRunner();
 const TMP_PREFIX = process.env.VMFORGE_DHCP_TMP_PREFIX ?? '/var/tmp/vmforge-dhcp-';
 
 const until = async (what: () => Promise<boolean>, ms = 10_000) => {

@@ -14,7 +14,7 @@ import { uuidFromBytes } from '../../src/core/disk/uuid.js';
 import type { FsType } from '../../src/core/model/spec.js';
 import { GiB, MiB } from '../../src/core/units.js';
 import { VmforgeError } from '../../src/errors.js';
-import { ExecaRunner } from '../../src/exec/runner.js';
+import { HostProcessRunner } from '../../src/exec/runner.js';
 import { createSparseFile, readAt, removeFile, writeAt } from '../../src/exec/tools/disk-image.js';
 import { installGrubBios } from '../../src/exec/tools/grub.js';
 import {
@@ -29,7 +29,7 @@ import { requireRoot } from '../harness/env.js';
 
 requireRoot();
 
-const runner = new ExecaRunner();
+const runner = new HostProcessRunner();
 
 /** Undo actions run newest first; every one runs even if an earlier one fails. */
 class UndoStack {

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { planDnsRecords, type DnsRecord } from '../../src/core/dns/index.js';
 import { NsupdateRegistrar } from '../../src/exec/dns/nsupdate-registrar.js';
-import { ExecaRunner, type CommandRunner, type RunOptions, type RunResult } from '../../src/exec/runner.js';
+import { HostProcessRunner, type CommandRunner, type RunOptions, type RunResult } from '../../src/exec/runner.js';
 import { VmforgeError } from '../../src/errors.js';
 import { startBind9, type Bind9 } from '../harness/bind9.js';
 import { requireRoot } from '../harness/env.js';
@@ -23,7 +23,7 @@ const LOCKED_REV = '30.10.in-addr.arpa';
 /** Records every argv and output, so the test can prove the secret is in none of them. */
 class CapturingRunner implements CommandRunner {
   readonly seen: string[] = [];
-  private readonly inner = new ExecaRunner();
+  private readonly inner = new HostProcessRunner();
   async run(argv: readonly string[], opts?: RunOptions): Promise<RunResult> {
     this.seen.push(argv.join(' '));
     try {

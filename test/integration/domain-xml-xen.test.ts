@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildDomainXml, domainModelFor, readDomainFacts, type DomainInput } from '../../src/core/domain-xml/index.js';
-import { ExecaRunner } from '../../src/exec/runner.js';
+import { HostProcessRunner } from '../../src/exec/runner.js';
 import { requireRoot } from '../harness/env.js';
 
 requireRoot();
@@ -22,7 +22,7 @@ requireRoot();
 const GOLDEN_DIR = join(import.meta.dirname, '../../src/core/domain-xml/__golden__');
 const GOLDENS = ['xen-pv-pygrub-partitions', 'xen-pv-direct-kernel', 'xen-hvm-whole-disk', 'kvm-direct-kernel', 'kvm-uefi'];
 
-const runner = new ExecaRunner();
+const runner = new HostProcessRunner();
 let work: string;
 
 beforeAll(async () => {

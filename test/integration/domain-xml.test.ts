@@ -12,7 +12,7 @@ import { buildDomainXml, domainModelFor, readDomainFacts } from '../../src/core/
 import { VmforgeError } from '../../src/errors.js';
 import { detectDomainType } from '../../src/exec/host-facts.js';
 import { VirshHypervisor } from '../../src/exec/libvirt/hypervisor.js';
-import { ExecaRunner, type CommandRunner, type RunOptions, type RunResult } from '../../src/exec/runner.js';
+import { HostProcessRunner, type CommandRunner, type RunOptions, type RunResult } from '../../src/exec/runner.js';
 
 const GOLDEN_DIR = join(import.meta.dirname, '../../src/core/domain-xml/__golden__');
 const MARK = '__vmforge_replay_mark__';
@@ -55,7 +55,7 @@ class TestDriverSessionRunner implements CommandRunner {
   }
 }
 
-const runner = new ExecaRunner();
+const runner = new HostProcessRunner();
 let work: string;
 
 beforeAll(async () => {

@@ -17,12 +17,12 @@ import { extractBundle } from '../../src/bundles/extract.js';
 import { debianEdits, debianFilesToRead } from '../../src/core/guest/debian.js';
 import { VmforgeError } from '../../src/errors.js';
 import { GuestRoot } from '../../src/exec/guestfs/guest-root.js';
-import { ExecaRunner } from '../../src/exec/runner.js';
+import { HostProcessRunner } from '../../src/exec/runner.js';
 import { ensureLibvirt, leftovers, makeTestEnv, REPO, requireRoot, uniqueName } from '../harness/env.js';
 
 requireRoot();
 
-const runner = new ExecaRunner();
+const runner = new HostProcessRunner();
 const tag = randomBytes(4).toString('hex');
 /** Host paths the archives aim at. None may change, and none that did not exist may appear. */
 const CANARY = `/var/tmp/vmf-h7-canary-${tag}`;

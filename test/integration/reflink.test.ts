@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { uuidFromBytes } from '../../src/core/disk/uuid.js';
 import { GiB, MiB } from '../../src/core/units.js';
-import { ExecaRunner } from '../../src/exec/runner.js';
+import { HostProcessRunner } from '../../src/exec/runner.js';
 import { createSparseFile, readAt, writeAt } from '../../src/exec/tools/disk-image.js';
 import { attachLoop, detachLoop, listLoops } from '../../src/exec/tools/loop.js';
 import { makeFilesystem } from '../../src/exec/tools/mkfs.js';
@@ -19,7 +19,7 @@ import { requireRoot } from '../harness/env.js';
 
 requireRoot();
 
-const runner = new ExecaRunner();
+const runner = new HostProcessRunner();
 
 class UndoStack {
   private readonly items: { what: string; fn: () => Promise<unknown> }[] = [];

@@ -16,7 +16,7 @@ import { createBundle } from '../../src/bundles/create.js';
 import type { Manifest } from '../../src/bundles/manifest.js';
 import { BundleStore } from '../../src/bundles/store.js';
 import { configSchema, type Config } from '../../src/config/schema.js';
-import { ExecaRunner } from '../../src/exec/runner.js';
+import { HostProcessRunner } from '../../src/exec/runner.js';
 import { buildRepoServer, type RepoLog } from '../../src/server/repo/server.js';
 import { ensureTemplate, REPO, requireRoot, TEMPLATE_CACHE } from '../harness/env.js';
 
@@ -54,7 +54,7 @@ const servers: Srv[] = [];
 
 beforeAll(async () => {
   work = await mkdtemp('/var/tmp/vmforge-repo-');
-  const runner = new ExecaRunner();
+  const runner = new HostProcessRunner();
   const srcStore = join(work, 'src-store');
   const make = async (name: string, seed: string): Promise<Bundle> => {
     const root = join(work, `tree-${name}`);

@@ -10,13 +10,13 @@ import { hostKeyTypesFor, withHostKeys } from '../../src/core/guest/ssh-host-key
 import { knownHostsLines } from '../../src/core/ssh/known-hosts.js';
 import { fingerprintLine } from '../../src/core/ssh/public-key.js';
 import { GuestRoot } from '../../src/exec/guestfs/guest-root.js';
-import { ExecaRunner } from '../../src/exec/runner.js';
+import { HostProcessRunner } from '../../src/exec/runner.js';
 import { generateHostKeys, publicHostKeys, wipeHostKeys, type GeneratedHostKey } from '../../src/exec/tools/ssh-host-keys.js';
 import { requireRoot } from '../harness/env.js';
 
 requireRoot();
 
-const runner = new ExecaRunner();
+const runner = new HostProcessRunner();
 let work: string;
 let keys: GeneratedHostKey[];
 
