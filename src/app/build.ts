@@ -470,14 +470,12 @@ function stepImplementations(
       await c.willUndo({ kind: 'domain.remove', name: spec.name, uri: ctx.config.libvirt.uri, uuid: plan.uuid });
       // A same-named domain defined since our first check is not replaced: libvirt refuses a definition whose
       // name it has under another UUID, and ours is fresh. (Saves a `virsh list` before the define.)
-      await ctx.hypervisor.defineXml(plan.domainXml).catch((e: unknown) => {
+      await ctx.hypervisor.defineXml(plan.domainXml, spec.autostart ? { autostartUuid: plan.uuid } : {}).catch((e: unknown) => {
         if (e instanceof VmforgeError && /already exists with uuid/i.test(e.message)) {
           throw conflict(`libvirt got a domain named '${spec.name}' while this build ran`);
         }
         throw e;
       });
-      // A new definition has autostart off: only turning it on costs a virsh call.
-      if (spec.autostart) await ctx.hypervisor.setAutostart(spec.name, true);
     },
     'domain.start': async (c) => {
       const { spec } = cur.plan;

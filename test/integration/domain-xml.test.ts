@@ -218,4 +218,35 @@ describe('VirshHypervisor on qemu:///system (define only, never started)', () =>
     await h.destroy(name);
     expect(existsSync(disk)).toBe(true); // undefine never touches disk images
   });
+
+  it('defines with autostart in one virsh call, and a failed define never marks a same-named domain', async () => {
+    const xmlWith = (uuid: string) =>
+      buildDomainXml(
+        domainModelFor({
+          name,
+          uuid,
+          hypervisor: 'qemu',
+          cpus: 1,
+          memoryMiB: 64,
+          diskPath: join(dir, 'disk.raw'),
+          diskFormat: 'raw',
+          nic: { type: 'none' },
+          serialSocketPath: join(dir, 'serial.sock'),
+          serialLogPath: join(dir, 'serial.log'),
+        }),
+      );
+    const ours = randomUUID();
+    await h.defineXml(xmlWith(ours), { autostartUuid: ours });
+    expect(await h.getAutostart(name)).toBe(true);
+    await h.setAutostart(name, false);
+
+    // The name is now held by "someone else's" domain: defining ours under a new UUID fails, and the
+    // autostart in the same virsh call (by our UUID) must not reach theirs.
+    const err = await h.defineXml(xmlWith(randomUUID()), { autostartUuid: randomUUID() }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(VmforgeError);
+    expect((err as VmforgeError).message).toMatch(/already exists with uuid/);
+    expect(await h.getAutostart(name)).toBe(false);
+    await h.undefine(name);
+    expect(existsSync(`/etc/libvirt/qemu/autostart/${name}.xml`)).toBe(false);
+  });
 });

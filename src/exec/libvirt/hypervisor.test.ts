@@ -4,7 +4,7 @@ import { VmforgeError } from '../../errors.js';
 import { commandFailed, type CommandRunner, type RunResult } from '../runner.js';
 import { VirshHypervisor } from './hypervisor.js';
 
-type Reply = string | { fail: string };
+type Reply = string | { fail: string } | RunResult;
 
 /** Answers virsh commands by their subcommand words; records every argv. */
 class FakeRunner implements CommandRunner {
@@ -14,8 +14,9 @@ class FakeRunner implements CommandRunner {
     this.calls.push([...argv]);
     const args = argv.slice(4); // virsh --quiet -c URI
     const r = this.replies(args);
-    if (typeof r !== 'string') throw commandFailed(argv, 1, r.fail);
-    return { stdout: r, stderr: '', exitCode: 0 };
+    if (typeof r === 'string') return { stdout: r, stderr: '', exitCode: 0 };
+    if ('fail' in r) throw commandFailed(argv, 1, r.fail);
+    return r;
   }
 }
 
@@ -46,6 +47,22 @@ describe('VirshHypervisor', () => {
     expect(runner.calls[0]?.slice(0, 7)).toEqual(['virsh', '--quiet', '-c', 'test:///default', 'define', '--validate', '--file']);
     expect(seen).toBe('<domain/>');
     expect(existsSync(path)).toBe(false);
+  });
+
+  it('defines and marks autostart by UUID in one virsh call; an error on stderr fails it even with exit 0', async () => {
+    const uuid = '0f8fad5b-d9cb-469f-a165-70867728950e';
+    const ok = new FakeRunner(() => '');
+    await new VirshHypervisor(ok, 'test:///default').defineXml('<domain/>', { autostartUuid: uuid });
+    expect(ok.calls).toHaveLength(1);
+    expect(ok.calls[0]?.slice(0, 4)).toEqual(['virsh', '--quiet', '-c', 'test:///default']);
+    expect(ok.calls[0]?.[4]).toMatch(new RegExp(`^define --validate --file '/[^' ]+/domain\\.xml' ; autostart --domain ${uuid}$`));
+
+    const defineFailed = new FakeRunner(() => ({ stdout: '', stderr: "error: operation failed: domain 'vm1' already exists with uuid x\n", exitCode: 0 }));
+    const err = await new VirshHypervisor(defineFailed, 'test:///default').defineXml('<domain/>', { autostartUuid: uuid }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(VmforgeError);
+    expect((err as VmforgeError).code).toBe('COMMAND_FAILED');
+    expect((err as VmforgeError).message).toMatch(/already exists with uuid/);
+    await expect(new VirshHypervisor(ok, 'test:///default').defineXml('<domain/>', { autostartUuid: 'vm1; destroy x' })).rejects.toThrow(/not a UUID/);
   });
 
   it('undefine retries without --nvram where the driver lacks it, and treats absent as done', async () => {
