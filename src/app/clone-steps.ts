@@ -56,7 +56,7 @@ export function warmStepImplementations(ctx: AppContext, cur: { plan: BuildPlan 
       const undo = await c.willUndo({ kind: 'file.remove', path: paths.disk });
       try {
         if (clone.strategy === 'qcow2') {
-          await createOverlay(runner, { backing: golden.path, backingFormat: 'raw', overlay: paths.disk, sizeBytes: spec.diskBytes, signal: c.signal });
+          await createOverlay({ backing: golden.path, backingFormat: 'raw', overlay: paths.disk, sizeBytes: spec.diskBytes, signal: c.signal });
         } else {
           await reflinkCopy(runner, golden.path, paths.disk, { signal: c.signal });
           await truncate(paths.disk, spec.diskBytes);

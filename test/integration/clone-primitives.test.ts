@@ -155,7 +155,7 @@ describe('clone primitives: qcow2 overlay + FUSE export + grown MBR + loop (root
     await mkdir(mnt);
     let exp: FuseExport | undefined;
     try {
-      await t.time('qemu-img create overlay', () => createOverlay(runner, { backing: golden, backingFormat: 'raw', overlay, sizeBytes: CLONE_BYTES }));
+      await t.time('create qcow2 overlay', () => createOverlay({ backing: golden, backingFormat: 'raw', overlay, sizeBytes: CLONE_BYTES }));
       exp = await t.time('FUSE export (qemu-storage-daemon live)', () => exportQcow2AsRaw(runner, { qcow2Path: overlay, exportPath: rawPath }));
       const e = exp;
       pids.push(e.pid);
@@ -205,7 +205,7 @@ describe('clone primitives: qcow2 overlay + FUSE export + grown MBR + loop (root
     } finally {
       await undo.run();
       console.log(t.report(`clone primitives (golden ${GOLDEN_BYTES / MiB} MiB -> clone ${CLONE_BYTES / MiB} MiB)`));
-      const raw = ['qemu-img create overlay', 'FUSE export (qemu-storage-daemon live)', 'losetup root at offset', 'mount root', 'edit (write a file)'];
+      const raw = ['create qcow2 overlay', 'FUSE export (qemu-storage-daemon live)', 'losetup root at offset', 'mount root', 'edit (write a file)'];
       const total = t.steps.filter(([w]) => raw.includes(w)).reduce((a, [, ms]) => a + ms, 0);
       console.log(`  raw operations (overlay + export + loop + mount + edit): ${total.toFixed(1)} ms`);
     }
@@ -245,7 +245,7 @@ describe('clone primitives: qcow2 overlay + FUSE export + grown MBR + loop (root
     await mkdir(mnt);
     try {
       const overlay = join(work, 'online.qcow2');
-      await t.time('qemu-img create overlay', () => createOverlay(runner, { backing: golden, overlay, sizeBytes: CLONE_BYTES }));
+      await t.time('create qcow2 overlay', () => createOverlay({ backing: golden, overlay, sizeBytes: CLONE_BYTES }));
       const e = await t.time('FUSE export (qemu-storage-daemon live)', () => exportQcow2AsRaw(runner, { qcow2Path: overlay, exportPath: join(work, 'online.raw') }));
       pids.push(e.pid);
       undo.push('stop export', () => e.stop());
@@ -280,7 +280,7 @@ describe('clone primitives: qcow2 overlay + FUSE export + grown MBR + loop (root
 
   it('cleans up the stale mount a SIGKILLed daemon leaves', async () => {
     const overlay = join(work, 'killed.qcow2');
-    await createOverlay(runner, { backing: golden, overlay });
+    await createOverlay({ backing: golden, overlay });
     const exp = await exportQcow2AsRaw(runner, { qcow2Path: overlay, exportPath: join(work, 'killed.raw') });
     pids.push(exp.pid);
     try {
@@ -302,7 +302,7 @@ describe('clone primitives: qcow2 overlay + FUSE export + grown MBR + loop (root
 
   it('recovers an export whose vmforge died (daemon still serving)', async () => {
     const overlay = join(work, 'orphan.qcow2');
-    await createOverlay(runner, { backing: golden, overlay, sizeBytes: CLONE_BYTES });
+    await createOverlay({ backing: golden, overlay, sizeBytes: CLONE_BYTES });
     const exp = await exportQcow2AsRaw(runner, { qcow2Path: overlay, exportPath: join(work, 'orphan.raw') });
     pids.push(exp.pid);
     try {

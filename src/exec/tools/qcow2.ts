@@ -1,9 +1,10 @@
 /**
- * qcow2 overlays on a golden image (qemu-img): a clone is an overlay whose reads fall through to the backing
+ * qcow2 overlays on a golden image: a clone is an overlay whose reads fall through to the backing
  * file until written, so creating one costs a few KiB of metadata whatever the disk size.
  */
-import { lstat, rm } from 'node:fs/promises';
+import { open, rm } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
+import { qcow2OverlayBytes } from '../../core/disk/qcow2-overlay.js';
 import { conflict, invalidInput, VmforgeError } from '../../errors.js';
 import type { CommandRunner } from '../runner.js';
 
@@ -32,44 +33,45 @@ function checkSize(bytes: number, what: string): void {
   }
 }
 
-/** argv for createOverlay; exported for tests and --dry-run output. */
-export function createOverlayArgv(input: Omit<CreateOverlayInput, 'signal'>): string[] {
-  if (!isAbsolute(input.backing)) throw invalidInput(`backing image path '${input.backing}' must be absolute`);
-  if (input.sizeBytes !== undefined) checkSize(input.sizeBytes, 'overlay size');
-  return [
-    'qemu-img',
-    'create',
-    '-q',
-    '-f',
-    'qcow2',
-    '-F',
-    input.backingFormat ?? 'raw',
-    '-b',
-    input.backing,
-    input.overlay,
-    ...(input.sizeBytes !== undefined ? [String(input.sizeBytes)] : []),
-  ];
-}
-
-async function exists(path: string): Promise<boolean> {
+/** Virtual size of a backing image: a raw file's length, or a qcow2 header's size field. */
+async function backingSize(path: string, format: ImageFormat): Promise<number> {
+  const fh = await open(path, 'r');
   try {
-    await lstat(path);
-    return true;
-  } catch {
-    return false;
+    if (format === 'raw') return (await fh.stat()).size;
+    const head = Buffer.alloc(32);
+    await fh.read(head, 0, 32, 0);
+    if (head.toString('latin1', 0, 4) !== 'QFI\xfb') throw invalidInput(`${path} is not a qcow2 image`);
+    return Number(head.readBigUInt64BE(24));
+  } finally {
+    await fh.close();
   }
 }
 
-/** Creates `overlay` (it must not exist: qemu-img would silently replace it) on top of `backing`. */
-export async function createOverlay(runner: CommandRunner, input: CreateOverlayInput): Promise<CreatedOverlay> {
-  const argv = createOverlayArgv(input);
-  if (await exists(input.overlay)) throw conflict(`disk image ${input.overlay} already exists`, 'remove it or choose another name');
+/**
+ * Creates `overlay` on top of `backing`: the qcow2 metadata qemu-img would write (core/disk/qcow2-overlay.ts),
+ * written here in one exclusive create, so an existing file is never replaced (CONFLICT instead).
+ */
+export async function createOverlay(input: CreateOverlayInput): Promise<CreatedOverlay> {
+  if (!isAbsolute(input.backing)) throw invalidInput(`backing image path '${input.backing}' must be absolute`);
+  if (input.sizeBytes !== undefined) checkSize(input.sizeBytes, 'overlay size');
+  const backingFormat = input.backingFormat ?? 'raw';
+  input.signal?.throwIfAborted();
+  const bytes = qcow2OverlayBytes({ backing: input.backing, backingFormat, sizeBytes: input.sizeBytes ?? (await backingSize(input.backing, backingFormat)) });
+  let fh;
   try {
-    await runner.run(argv, { signal: input.signal, timeoutMs: TOOL_TIMEOUT_MS });
+    fh = await open(input.overlay, 'wx', 0o644);
   } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw conflict(`disk image ${input.overlay} already exists`, 'remove it or choose another name');
+    throw e;
+  }
+  try {
+    await fh.writeFile(bytes);
+  } catch (e) {
+    await fh.close();
     await rm(input.overlay, { force: true });
     throw e;
   }
+  await fh.close();
   return { path: input.overlay };
 }
 
