@@ -32,7 +32,7 @@ const cli = 'dist/cli/main.js';
 await execa('npm', ['run', '-s', 'build']);
 const template = await new BundleStore(TEMPLATE_CACHE).resolve(await ensureTemplate());
 const work = await mkdtemp('/var/tmp/vmforge-bench-xfer-');
-let server: ReturnType<typeof execa> | undefined;
+const serverProcs: ReturnType<typeof execa>[] = [];
 
 /** SIZE bytes of the template blob repeated, hashed while written. */
 async function makeBlob(path: string): Promise<string> {
@@ -104,6 +104,7 @@ const add = (k: string, wall: number, clientRss?: number, serverRss?: number, cp
 };
 
 try {
+  process.stderr.write(`load at the start: ${(await execa('uptime')).stdout.trim()}\n`);
   const src = join(work, 'source.blob');
   process.stderr.write(`making a ${SIZE / 2 ** 30} GiB blob from ${template.blobPath}...\n`);
   const sha256 = await makeBlob(src);
@@ -115,22 +116,34 @@ try {
   await link(src, storeA.blobPath(sha256, manifest.compression));
   await storeA.put(manifest);
 
-  const serverDir = join(work, 'server');
-  const serverCfg = await storeConfig(
-    'server',
-    serverDir,
-    `repoServer:\n  tokens:\n    - name: bench\n      token: ${TOKEN}\n      scopes: [read, write]\n`,
-  );
-  server = execa(node, [cli, 'repo', 'serve', '--listen', '127.0.0.1:0', '--data', serverDir], { env: { VMFORGE_CONFIG: serverCfg }, stderr: 'ignore' });
-  const url = await new Promise<string>((resolve, reject) => {
-    server!.stdout!.on('data', (d: Buffer) => {
-      const m = /at (http:\/\/\S+)/.exec(d.toString());
-      if (m) resolve(m[1] as string);
+  // Variants, each with its own server, run one after the other within every round (A/B in the same run):
+  // BENCH_OLD_CLI=path/to/other/dist/cli/main.js adds that build as "old"; BENCH_TUNABLES=1 adds this build with
+  // the glibc allocator tunables on both sides.
+  const TUNABLES = 'glibc.malloc.trim_threshold=2147483648:glibc.malloc.top_pad=67108864';
+  const variants: { label: string; cli: string; env: Record<string, string> }[] = [];
+  if (process.env.BENCH_OLD_CLI) variants.push({ label: 'old ', cli: process.env.BENCH_OLD_CLI, env: {} });
+  variants.push({ label: process.env.BENCH_OLD_CLI || process.env.BENCH_TUNABLES ? 'new ' : '', cli, env: {} });
+  if (process.env.BENCH_TUNABLES) variants.push({ label: 'new+tunables ', cli, env: { GLIBC_TUNABLES: TUNABLES } });
+  const servers: { url: string; pid: number; v: (typeof variants)[number] }[] = [];
+  for (const [vi, v] of variants.entries()) {
+    const serverDir = join(work, `server-${vi}`);
+    const serverCfg = await storeConfig(
+      `server-${vi}`,
+      serverDir,
+      `repoServer:\n  tokens:\n    - name: bench\n      token: ${TOKEN}\n      scopes: [read, write]\n`,
+    );
+    const srv = execa(node, [v.cli, 'repo', 'serve', '--listen', '127.0.0.1:0', '--data', serverDir], { env: { VMFORGE_CONFIG: serverCfg, ...v.env }, stderr: 'ignore' });
+    serverProcs.push(srv);
+    const url = await new Promise<string>((resolve, reject) => {
+      srv.stdout!.on('data', (d: Buffer) => {
+        const m = /at (http:\/\/\S+)/.exec(d.toString());
+        if (m) resolve(m[1] as string);
+      });
+      srv.catch(reject);
     });
-    server!.catch(reject);
-  });
-  const serverPid = server.pid!;
-  const clientEnv = (cfg: string) => ({ VMFORGE_CONFIG: cfg, VMFORGE_REPO_TOKEN: TOKEN });
+    servers.push({ url, pid: srv.pid!, v });
+  }
+  const clientEnv = (cfg: string, extra: Record<string, string>) => ({ VMFORGE_CONFIG: cfg, VMFORGE_REPO_TOKEN: TOKEN, ...extra });
   const cfgA = await storeConfig('a', storeA.dir);
 
   for (let i = 0; i < runs; i++) {
@@ -147,40 +160,48 @@ try {
     await rm(copy);
     await execa('sync'); // so the next step does not pay for this one's writeback
 
-    await resetHwm(serverPid);
-    let c0 = await cpuOf(serverPid);
-    let f0 = await faultsOf(serverPid);
-    const pub = await timedChild([node, cli, 'bundle', 'publish', REF, '--repo', url, '--json'], clientEnv(cfgA));
-    add('bundle publish', pub.wall, pub.rssKiB, await serverHwmKiB(serverPid), {
-      client: pub.cpu,
-      server: (await cpuOf(serverPid)) - c0,
-      faults: `${pub.faults} / ${(await faultsOf(serverPid)) - f0}`,
-    });
+    // Alternate the order between rounds, so no variant always goes first.
+    const order = i % 2 === 0 ? servers : [...servers].reverse();
+    for (const { url, pid: serverPid, v } of order) {
+      await resetHwm(serverPid);
+      let c0 = await cpuOf(serverPid);
+      let f0 = await faultsOf(serverPid);
+      const pub = await timedChild([node, v.cli, 'bundle', 'publish', REF, '--repo', url, '--json'], clientEnv(cfgA, v.env));
+      add(`${v.label}bundle publish`, pub.wall, pub.rssKiB, await serverHwmKiB(serverPid), {
+        client: pub.cpu,
+        server: (await cpuOf(serverPid)) - c0,
+        faults: `${pub.faults} / ${(await faultsOf(serverPid)) - f0}`,
+      });
+      await execa('sync');
 
-    const storeBDir = join(work, `client-b-${i}`);
-    const cfgB = await storeConfig(`b-${i}`, storeBDir);
-    await resetHwm(serverPid);
-    c0 = await cpuOf(serverPid);
-    f0 = await faultsOf(serverPid);
-    const pull = await timedChild([node, cli, 'bundle', 'pull', REF, '--repo', url, '--json'], clientEnv(cfgB));
-    add('bundle pull', pull.wall, pull.rssKiB, await serverHwmKiB(serverPid), {
-      client: pull.cpu,
-      server: (await cpuOf(serverPid)) - c0,
-      faults: `${pull.faults} / ${(await faultsOf(serverPid)) - f0}`,
-    });
-    await rm(storeBDir, { recursive: true, force: true });
+      const storeBDir = join(work, `client-b-${i}`);
+      const cfgB = await storeConfig(`b-${i}`, storeBDir);
+      await resetHwm(serverPid);
+      c0 = await cpuOf(serverPid);
+      f0 = await faultsOf(serverPid);
+      const pull = await timedChild([node, v.cli, 'bundle', 'pull', REF, '--repo', url, '--json'], clientEnv(cfgB, v.env));
+      add(`${v.label}bundle pull`, pull.wall, pull.rssKiB, await serverHwmKiB(serverPid), {
+        client: pull.cpu,
+        server: (await cpuOf(serverPid)) - c0,
+        faults: `${pull.faults} / ${(await faultsOf(serverPid)) - f0}`,
+      });
+      await rm(storeBDir, { recursive: true, force: true });
 
-    const del = await fetch(new URL('v1/bundles/bench-xfer/1', url.endsWith('/') ? url : `${url}/`), { method: 'DELETE', headers: { authorization: `Bearer ${TOKEN}` } });
-    if (!del.ok) throw new Error(`DELETE failed: ${del.status} ${await del.text()}`);
-    await execa('sync');
+      const del = await fetch(new URL('v1/bundles/bench-xfer/1', url.endsWith('/') ? url : `${url}/`), { method: 'DELETE', headers: { authorization: `Bearer ${TOKEN}` } });
+      if (!del.ok) throw new Error(`DELETE failed: ${del.status} ${await del.text()}`);
+      await execa('sync');
+    }
   }
 } finally {
-  server?.kill('SIGTERM');
-  await server?.catch(() => undefined);
+  for (const p of serverProcs) {
+    p.kill('SIGTERM');
+    await p.catch(() => undefined);
+  }
   await rm(work, { recursive: true, force: true });
 }
 
 const { stdout: up } = await execa('uptime');
+process.stderr.write(`load at the end: ${up.trim()}\n`);
 const gib = SIZE / 2 ** 30;
 const base = median(rows['cp + sync FILE (baseline)']!.wall);
 const mibps = (s: number) => `${(SIZE / 2 ** 20 / s).toFixed(0)} MiB/s`;

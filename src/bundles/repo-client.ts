@@ -40,6 +40,7 @@ import {
 import type { BundleStore, ResolvedBundle } from './store.js';
 import { BatchAppender, type WriteState } from './batch-appender.js';
 import { rawGet } from './raw-get.js';
+import { rawUpgradePut } from './raw-put.js';
 
 export interface TransferProgress {
   phase: 'upload' | 'download' | 'verify';
@@ -62,6 +63,8 @@ export interface RepoClientOptions {
   retryBaseMs?: number;
   /** A connection with no byte either way for this long is dropped and retried (default 60 s). */
   idleTimeoutMs?: number;
+  /** Publish over `Upgrade: vmforge-blob` when the URL is plain http (default true; false: always a plain PUT). */
+  upgradeUploads?: boolean;
 }
 
 export interface PublishResult {
@@ -104,6 +107,7 @@ export class RepoClient {
   private readonly retries: number;
   private readonly retryBaseMs: number;
   private readonly idleTimeoutMs: number;
+  private readonly upgradeUploads: boolean;
 
   constructor(
     url: string,
@@ -114,6 +118,7 @@ export class RepoClient {
     this.retries = opts.retries ?? 4;
     this.retryBaseMs = opts.retryBaseMs ?? 500;
     this.idleTimeoutMs = opts.idleTimeoutMs ?? 60_000;
+    this.upgradeUploads = opts.upgradeUploads ?? true;
   }
 
   async list(filter: { name?: string; os?: string } = {}, opts: { signal?: AbortSignal; onInvalid?: (e: Error) => void } = {}): Promise<Manifest[]> {
@@ -167,35 +172,58 @@ export class RepoClient {
       expect: '100-continue',
     };
     let failures = 0;
+    // Over plain http the blob goes after an `Upgrade: vmforge-blob` (raw-put.ts); https, and repositories
+    // without that path, get the plain PUT.
+    let upgrade = url.protocol === 'http:' && this.upgradeUploads;
     for (let attempt = 1; ; attempt++) {
       // No hashing here: the manifest names the sha256, and the repository checks it. Only a 422 makes us look.
       let sent = 0;
       let lastReport = 0;
+      const report = (n: number) => {
+        if (n - lastReport >= PROGRESS_EVERY_BYTES || n === size) {
+          lastReport = n;
+          opts.onProgress?.({ phase: 'upload', bytes: n, total: size });
+        }
+      };
       const meter = new Transform({
         transform(chunk: Buffer, _enc, cb) {
           sent += chunk.length;
-          if (sent - lastReport >= PROGRESS_EVERY_BYTES || sent === size) {
-            lastReport = sent;
-            opts.onProgress?.({ phase: 'upload', bytes: sent, total: size });
-          }
+          report(sent);
           cb(null, chunk);
         },
       });
-      const file = createReadStream(blobPath, { highWaterMark: READ_CHUNK });
-      file.on('error', (e) => meter.destroy(e));
       let status: number;
       let text: string;
       try {
-        const res = await this.exchange('PUT', url, headers, opts.signal, file.pipe(meter));
-        status = res.statusCode ?? 0;
-        text = await readBody(res, MAX_JSON_BYTES);
+        if (upgrade) {
+          const h: Record<string, string> = { 'user-agent': 'vmforge', 'x-vmforge-sha256': manifest.sha256, 'x-vmforge-manifest': encodeManifestHeader(manifest) };
+          if (this.token) h.authorization = `Bearer ${this.token}`;
+          const r = await rawUpgradePut(url, h, { path: blobPath, bytes: size }, { signal: opts.signal, idleTimeoutMs: this.idleTimeoutMs, onSent: (n) => report(n) });
+          sent = r.sent;
+          if (!r.upgraded && r.status === 411) {
+            // A repository without the upgrade path takes the request as a PUT without a length: use that.
+            upgrade = false;
+            attempt--;
+            continue;
+          }
+          status = r.status;
+          text = r.text;
+        } else {
+          const file = createReadStream(blobPath, { highWaterMark: READ_CHUNK });
+          file.on('error', (e) => meter.destroy(e));
+          try {
+            const res = await this.exchange('PUT', url, headers, opts.signal, file.pipe(meter));
+            status = res.statusCode ?? 0;
+            text = await readBody(res, MAX_JSON_BYTES);
+          } finally {
+            file.destroy();
+          }
+        }
       } catch (e) {
         if (!isRetryable(e)) throw this.wrap(e, 'publish');
         // An upload restarts from byte 0: the repository keeps nothing of a broken one.
         failures = await this.retryOrThrow(e, failures, 'publish', opts);
         continue;
-      } finally {
-        file.destroy();
       }
       if (status === 200 || status === 201) {
         if (sent !== size) throw new VmforgeError('INTERNAL', `the repository accepted ${ref} after ${sent} of ${size} bytes`);

@@ -12,7 +12,7 @@
 import { pidAlive as isAlive } from '../exec/pid.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { link, mkdir, open, readdir, readFile, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
+import { link, mkdir, open, readdir, readFile, rename, rm, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { conflict, invalidInput, notFound, VmforgeError } from '../errors.js';
@@ -410,6 +410,12 @@ export class BundleStore {
     if (all.length === 0) return `the store is empty; ${BOOTSTRAP_HINT}`;
     const refs = all.slice(0, 20).map(formatBundleRef);
     return `available: ${refs.join(', ')}${all.length > refs.length ? ', ...' : ''}; or ${BOOTSTRAP_HINT}`;
+  }
+
+  /** A new, empty file in tmpDir for a blob the caller writes itself (then adoptTempFile, or remove it). */
+  async createTempFile(kind: string): Promise<{ path: string; fh: FileHandle }> {
+    const path = await this.tempPath(kind);
+    return { path, fh: await open(path, 'wx', 0o644) };
   }
 
   private async tempPath(kind: string): Promise<string> {

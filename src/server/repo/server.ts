@@ -1,6 +1,7 @@
 /**
  * The bundle repository over HTTP (docs/repository.md): a BundleStore served by fastify. Bodies are never
- * parsed or buffered by fastify: uploads stream from the socket into the store's temp dir, downloads stream
+ * parsed or buffered by fastify: uploads stream from the socket into the store's temp dir (plain PUT through
+ * Node's parser, or `Upgrade: vmforge-blob` straight off the socket, upload-upgrade.ts), downloads stream
  * from the blob file. Every error reaches the client as `{ error: { code, message } }` through one table.
  */
 import fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type onRequestHookHandler } from 'fastify';
@@ -11,6 +12,7 @@ import { checkAuth, resolveTokens, type RepoToken, type Scope } from './auth.js'
 import { describeError, errorBody, HttpError } from './http-errors.js';
 import { registerReadRoutes } from './routes-read.js';
 import { registerWriteRoutes } from './routes-write.js';
+import { handleUploadUpgrades } from './upload-upgrade.js';
 
 /** The subset of a pino logger the server uses. Requests are logged with the token's name, never the token. */
 export interface RepoLog {
@@ -121,6 +123,13 @@ export async function buildRepoServer(opts: RepoServerOptions): Promise<FastifyI
   const ctx: RepoContext = { store, log, maxUploadBytes, requireScope, serialized };
   registerReadRoutes(app, ctx);
   registerWriteRoutes(app, ctx);
+  const cutUploads = handleUploadUpgrades(app.server, { ...ctx, tokens, anonymousRead: config.anonymousRead, idleMs });
+  // Upgraded uploads are no longer the HTTP server's connections: cutting "all connections" must include them.
+  const closeAll = app.server.closeAllConnections.bind(app.server);
+  app.server.closeAllConnections = () => {
+    closeAll();
+    cutUploads();
+  };
   return app;
 }
 
