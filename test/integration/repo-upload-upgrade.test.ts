@@ -17,7 +17,7 @@ import { rawUpgradePut, type RawPutResult } from '../../src/bundles/raw-put.js';
 import { RepoClient } from '../../src/bundles/repo-client.js';
 import { BundleStore } from '../../src/bundles/store.js';
 import { configSchema, type Config } from '../../src/config/schema.js';
-import { ExecaRunner } from '../../src/exec/runner.js';
+import { HostProcessRunner } from '../../src/exec/runner.js';
 import { buildRepoServer, type RepoLog } from '../../src/server/repo/server.js';
 import { requireRoot } from '../harness/env.js';
 
@@ -48,7 +48,7 @@ const servers: Srv[] = [];
 
 beforeAll(async () => {
   work = await mkdtemp('/var/tmp/vmforge-repo-upg-');
-  const runner = new ExecaRunner();
+  const runner = new HostProcessRunner();
   const srcStore = join(work, 'src-store');
   const make = async (name: string, seed: string): Promise<Bundle> => {
     const root = join(work, `tree-${name}`);
