@@ -48,7 +48,8 @@ import { storageStepImplementations } from './storage-steps.js';
 import { parseStorageSpec } from '../core/storage/lvm-plan.js';
 import { readLvmFacts } from '../exec/storage/lvm-facts.js';
 import type { StoredHostKey } from '../core/ssh/host-keys.js';
-import { applyGuestEditsWithHostKeys, makeCloudInitSeed, type IdentityState } from './identity-steps.js';
+import { applyGuestEditsWithHostKeys, makeCloudInitSeed, startVmHostKeys, type IdentityState } from './identity-steps.js';
+import type { PendingHostKeys } from '../exec/tools/ssh-host-keys.js';
 
 export interface BuildOptions {
   dryRun?: boolean;
@@ -124,7 +125,6 @@ export async function buildVm(ctx: AppContext, req: BuildRequest, opts: BuildOpt
       ...(spec0.fs === 'xfs' ? ['mkfs.xfs'] : ['mkfs.ext4']),
       ...(ctx.config.storage.partitionAccess === 'partx' ? ['partx'] : []),
       ...(opts.rootPasswordFile ? ['openssl'] : []),
-      ...(spec0.hostKeys !== false ? ['ssh-keygen'] : []),
       ...(spec0.cloudInit ? ['xorriso'] : []),
       ...(bundle.manifest.compression === 'zstd' ? ['zstd'] : bundle.manifest.compression === 'xz' ? ['xz'] : ['gzip']),
     ]);
@@ -225,8 +225,10 @@ export async function buildVm(ctx: AppContext, req: BuildRequest, opts: BuildOpt
     },
     pickMac: (inUse: ReadonlySet<string>) => (inUse.has(mac) ? pickMac(macPrefix, [...inUse, ...otherMacs], (n) => randomBytes(n)) : mac),
   };
+  // Made on the thread pool while the disk is prepared; guest.configure waits for them (see startVmHostKeys).
+  const hostKeys = startVmHostKeys(plan);
   const impl = {
-    ...stepImplementations(ctx, cur, bundle.blobPath, { rootPasswordHash, sshKeys }, waitTimeoutS),
+    ...stepImplementations(ctx, cur, bundle.blobPath, { rootPasswordHash, sshKeys, hostKeys }, waitTimeoutS),
     ...storageStepImplementations<BuildState>(ctx.runner, cur),
     ...(plan.clone ? warmStepImplementations(ctx, cur, bundle.blobPath) : {}),
   };
@@ -235,18 +237,24 @@ export async function buildVm(ctx: AppContext, req: BuildRequest, opts: BuildOpt
     if (!run) throw new VmforgeError('INTERNAL', `no implementation for build step ${s.id}`);
     return { id: s.id, title: s.title, run };
   });
-  const jobId = await ctx.jobs.start('build', spec.name);
   const state: BuildState = {};
-  const timings = await runPipeline({
-    steps,
-    state,
-    jobs: ctx.jobs,
-    jobId,
-    undo: undoRegistry(ctx),
-    emit,
-    signal,
-    fault: parseFault(process.env.VMFORGE_FAULT),
-  });
+  let timings: StepTiming[];
+  try {
+    const jobId = await ctx.jobs.start('build', spec.name);
+    timings = await runPipeline({
+      steps,
+      state,
+      jobs: ctx.jobs,
+      jobId,
+      undo: undoRegistry(ctx),
+      emit,
+      signal,
+      fault: parseFault(process.env.VMFORGE_FAULT),
+    });
+  } finally {
+    // Keys guest.configure did not take (a failure before it, no SSH server): wiped whenever they arrive.
+    hostKeys?.discard();
+  }
   const row = await ctx.vms.get(spec.name);
   const done = cur.plan;
   return {
@@ -277,7 +285,7 @@ function stepImplementations(
   ctx: AppContext,
   cur: CurrentPlan,
   blobPath: string,
-  { rootPasswordHash, sshKeys }: { rootPasswordHash: string | undefined; sshKeys: string[] },
+  { rootPasswordHash, sshKeys, hostKeys }: { rootPasswordHash: string | undefined; sshKeys: string[]; hostKeys: PendingHostKeys | undefined },
   waitTimeoutS: number,
 ): Partial<Record<BuildStepId, Step<BuildState>['run']>> {
   // Paths and the step list never change with the lease; address, MAC and domain XML are read from cur.plan.
@@ -432,7 +440,7 @@ function stepImplementations(
         ...(rootPasswordHash ? { rootPasswordHash } : {}),
       };
       const current = await readGuestFiles(adapter, input, (needs) => guest.snapshot(needs));
-      await applyGuestEditsWithHostKeys(ctx, c, s, { plan, edits: adapter.edits(input, current), current, apply: (edits) => guest.applyEdits(edits) });
+      await applyGuestEditsWithHostKeys(ctx, c, s, { plan, hostKeys, edits: adapter.edits(input, current), current, apply: (edits) => guest.applyEdits(edits) });
     },
     'cloudinit.seed': (c, s) => makeCloudInitSeed(ctx, c, s, { plan: cur.plan, sshKeys }),
     'boot.install': async (c) => {
