@@ -100,14 +100,32 @@ interface BuildState extends WarmState, IdentityState {
 }
 
 export async function buildVm(ctx: AppContext, req: BuildRequest, opts: BuildOptions = {}): Promise<BuildResult> {
-  const signal = opts.signal ?? new AbortController().signal;
   const spec0 = specFromRequest(req, ctx.config);
-  const emit = opts.dryRun ? (opts.emit ?? (() => {})) : loggedSink(ctx.log(), { kind: 'build', vm: spec0.name }, opts.emit ?? (() => {}));
   const waitTimeoutS = opts.waitTimeoutSeconds ?? ctx.config.boot.waitTimeoutSeconds;
   if (!Number.isInteger(waitTimeoutS) || waitTimeoutS < 1) throw invalidInput(`--wait-timeout '${opts.waitTimeoutSeconds}' must be a whole number of seconds`);
   if (opts.wait && !spec0.start) throw invalidInput('--wait needs the VM to start; drop --no-start');
   // --wait reads the serial log virtlogd writes for QEMU; xenconsoled keeps Xen's console elsewhere.
   if (opts.wait && spec0.hypervisor === 'xen') throw invalidInput('--wait is not supported for Xen guests yet', "drop --wait and watch the console with 'virsh console NAME'");
+  // Made on the thread pool from here on, while the bundle, the host checks and the disk are done (see
+  // startVmHostKeys); whatever guest.configure did not take is wiped when the build ends.
+  const hostKeys = opts.dryRun ? undefined : startVmHostKeys(spec0);
+  try {
+    return await buildChecked(ctx, spec0, waitTimeoutS, hostKeys, opts);
+  } finally {
+    hostKeys?.discard();
+  }
+}
+
+/** buildVm after its checks of the request alone. */
+async function buildChecked(
+  ctx: AppContext,
+  spec0: ReturnType<typeof specFromRequest>,
+  waitTimeoutS: number,
+  hostKeys: PendingHostKeys | undefined,
+  opts: BuildOptions,
+): Promise<BuildResult> {
+  const signal = opts.signal ?? new AbortController().signal;
+  const emit = opts.dryRun ? (opts.emit ?? (() => {})) : loggedSink(ctx.log(), { kind: 'build', vm: spec0.name }, opts.emit ?? (() => {}));
   const rootPasswordHash = opts.rootPasswordFile ? await readPasswordHash(ctx, opts.rootPasswordFile, Boolean(opts.dryRun)) : undefined;
   const sshKeys = await readSshKeys(opts.sshKeyFiles ?? []);
   const cloneSetting = parseCloneSetting(opts.clone ?? ctx.config.storage.clone);
@@ -225,8 +243,6 @@ export async function buildVm(ctx: AppContext, req: BuildRequest, opts: BuildOpt
     },
     pickMac: (inUse: ReadonlySet<string>) => (inUse.has(mac) ? pickMac(macPrefix, [...inUse, ...otherMacs], (n) => randomBytes(n)) : mac),
   };
-  // Made on the thread pool while the disk is prepared; guest.configure waits for them (see startVmHostKeys).
-  const hostKeys = startVmHostKeys(plan);
   const impl = {
     ...stepImplementations(ctx, cur, bundle.blobPath, { rootPasswordHash, sshKeys, hostKeys }, waitTimeoutS),
     ...storageStepImplementations<BuildState>(ctx.runner, cur),
@@ -237,24 +253,18 @@ export async function buildVm(ctx: AppContext, req: BuildRequest, opts: BuildOpt
     if (!run) throw new VmforgeError('INTERNAL', `no implementation for build step ${s.id}`);
     return { id: s.id, title: s.title, run };
   });
+  const jobId = await ctx.jobs.start('build', spec.name);
   const state: BuildState = {};
-  let timings: StepTiming[];
-  try {
-    const jobId = await ctx.jobs.start('build', spec.name);
-    timings = await runPipeline({
-      steps,
-      state,
-      jobs: ctx.jobs,
-      jobId,
-      undo: undoRegistry(ctx),
-      emit,
-      signal,
-      fault: parseFault(process.env.VMFORGE_FAULT),
-    });
-  } finally {
-    // Keys guest.configure did not take (a failure before it, no SSH server): wiped whenever they arrive.
-    hostKeys?.discard();
-  }
+  const timings = await runPipeline({
+    steps,
+    state,
+    jobs: ctx.jobs,
+    jobId,
+    undo: undoRegistry(ctx),
+    emit,
+    signal,
+    fault: parseFault(process.env.VMFORGE_FAULT),
+  });
   const row = await ctx.vms.get(spec.name);
   const done = cur.plan;
   return {
