@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { inspect } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { HostKeyType } from '../../core/ssh/host-keys.js';
 import { opensshEd25519PrivateKey } from '../../core/ssh/openssh-format.js';
 import { fingerprintLine } from '../../core/ssh/public-key.js';
 import { VmforgeError } from '../../errors.js';
@@ -107,6 +108,12 @@ describe('generateHostKeys', () => {
   });
 });
 
+/** A stand-in for makers that must not make real keys (the real maker's own slot would be taken twice). */
+function fakeKey(type: HostKeyType, comment: string): GeneratedHostKey {
+  const stored = { type, publicKey: `ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINdamAGCsQq31Uv+08lkBzoO4XLz2qYjJa8CGmj3B1Ea ${comment}`, fingerprint: 'SHA256:x' };
+  return Object.defineProperty(stored, 'privateKey', { value: Buffer.from('not a key'), enumerable: false }) as GeneratedHostKey;
+}
+
 describe('startHostKeys', () => {
   it('hands over the types asked for, once', async () => {
     const pending = startHostKeys({ comment: 'root@web02', types: ['ed25519', 'ecdsa'] });
@@ -116,6 +123,21 @@ describe('startHostKeys', () => {
     await expect(pending.take(['ecdsa'])).rejects.toMatchObject({ code: 'INTERNAL' });
     pending.discard(); // after take: nothing left to do
     await expect(startHostKeys({ comment: 'root@web02', types: ['ed25519'] }).take(['rsa'])).rejects.toMatchObject({ code: 'INTERNAL' });
+  });
+
+  it('makes at most two keys at once in the process, however many builds ask', async () => {
+    let inFlight = 0;
+    let most = 0;
+    const slow = async (type: HostKeyType, comment: string): Promise<GeneratedHostKey> => {
+      most = Math.max(most, ++inFlight);
+      await new Promise((r) => setTimeout(r, 10));
+      inFlight--;
+      return fakeKey(type, comment);
+    };
+    const builds = ['a', 'b', 'c'].map((n) => startHostKeys({ comment: `root@${n}`, types: ['ed25519', 'ecdsa'] }, slow));
+    const got = await Promise.all(builds.map((b) => b.take(['ed25519', 'ecdsa'])));
+    expect(got.flat().map((k) => k.publicKey.split(' ')[2])).toEqual(['root@a', 'root@a', 'root@b', 'root@b', 'root@c', 'root@c']);
+    expect(most).toBe(2);
   });
 
   it('stops waiting when the build is cancelled', async () => {
@@ -137,7 +159,7 @@ describe('startHostKeys', () => {
       startHostKeys({ comment: 'root@web04', types: ['rsa'] }, boom); // never taken, never discarded
       const failed = startHostKeys({ comment: 'root@web04', types: ['ed25519', 'rsa'] }, async (type, comment) => {
         if (type === 'rsa') throw new Error('no entropy today');
-        return (await generateHostKeys({ comment, types: [type] })).keys[0]!;
+        return fakeKey(type, comment);
       });
       await new Promise((r) => setTimeout(r, 50));
       const err = await failed.take(['ed25519', 'rsa']).catch((e: unknown) => e);

@@ -83,13 +83,15 @@ let running = 0;
 const waiting: (() => void)[] = [];
 
 async function limited<T>(fn: () => Promise<T>): Promise<T> {
+  // A finishing job hands its slot straight to the next waiter, so no newcomer can slip in between.
   if (running >= MAX_CONCURRENT) await new Promise<void>((resolve) => waiting.push(resolve));
-  running++;
+  else running++;
   try {
     return await fn();
   } finally {
-    running--;
-    waiting.shift()?.();
+    const next = waiting.shift();
+    if (next) next();
+    else running--;
   }
 }
 
