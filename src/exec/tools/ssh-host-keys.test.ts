@@ -13,10 +13,10 @@ import type { HostKeyType } from '../../core/ssh/host-keys.js';
 import { opensshEd25519PrivateKey } from '../../core/ssh/openssh-format.js';
 import { fingerprintLine } from '../../core/ssh/public-key.js';
 import { VmforgeError } from '../../errors.js';
-import { ExecaRunner } from '../runner.js';
+import { HostProcessRunner } from '../runner.js';
 import { generateHostKeys, publicHostKeys, startHostKeys, wipeHostKeys, type GeneratedHostKey } from './ssh-host-keys.js';
 
-const runner = new ExecaRunner();
+const runner = new HostProcessRunner();
 const hasKeygen = ['/usr/bin/ssh-keygen', '/bin/ssh-keygen', '/usr/local/bin/ssh-keygen'].some((p) => existsSync(p));
 const GOLDEN = path.join(import.meta.dirname, '../../core/ssh/__golden__/ed25519-rfc8032-1.key');
 
