@@ -48,7 +48,8 @@ import { storageStepImplementations } from './storage-steps.js';
 import { parseStorageSpec } from '../core/storage/lvm-plan.js';
 import { readLvmFacts } from '../exec/storage/lvm-facts.js';
 import type { StoredHostKey } from '../core/ssh/host-keys.js';
-import { applyGuestEditsWithHostKeys, makeCloudInitSeed, type IdentityState } from './identity-steps.js';
+import { applyGuestEditsWithHostKeys, makeCloudInitSeed, startVmHostKeys, type IdentityState } from './identity-steps.js';
+import type { PendingHostKeys } from '../exec/tools/ssh-host-keys.js';
 
 export interface BuildOptions {
   dryRun?: boolean;
@@ -99,14 +100,32 @@ interface BuildState extends WarmState, IdentityState {
 }
 
 export async function buildVm(ctx: AppContext, req: BuildRequest, opts: BuildOptions = {}): Promise<BuildResult> {
-  const signal = opts.signal ?? new AbortController().signal;
   const spec0 = specFromRequest(req, ctx.config);
-  const emit = opts.dryRun ? (opts.emit ?? (() => {})) : loggedSink(ctx.log(), { kind: 'build', vm: spec0.name }, opts.emit ?? (() => {}));
   const waitTimeoutS = opts.waitTimeoutSeconds ?? ctx.config.boot.waitTimeoutSeconds;
   if (!Number.isInteger(waitTimeoutS) || waitTimeoutS < 1) throw invalidInput(`--wait-timeout '${opts.waitTimeoutSeconds}' must be a whole number of seconds`);
   if (opts.wait && !spec0.start) throw invalidInput('--wait needs the VM to start; drop --no-start');
   // --wait reads the serial log virtlogd writes for QEMU; xenconsoled keeps Xen's console elsewhere.
   if (opts.wait && spec0.hypervisor === 'xen') throw invalidInput('--wait is not supported for Xen guests yet', "drop --wait and watch the console with 'virsh console NAME'");
+  // Made on the thread pool from here on, while the bundle, the host checks and the disk are done (see
+  // startVmHostKeys); whatever guest.configure did not take is wiped when the build ends.
+  const hostKeys = opts.dryRun ? undefined : startVmHostKeys(spec0);
+  try {
+    return await buildChecked(ctx, spec0, waitTimeoutS, hostKeys, opts);
+  } finally {
+    hostKeys?.discard();
+  }
+}
+
+/** buildVm after its checks of the request alone. */
+async function buildChecked(
+  ctx: AppContext,
+  spec0: ReturnType<typeof specFromRequest>,
+  waitTimeoutS: number,
+  hostKeys: PendingHostKeys | undefined,
+  opts: BuildOptions,
+): Promise<BuildResult> {
+  const signal = opts.signal ?? new AbortController().signal;
+  const emit = opts.dryRun ? (opts.emit ?? (() => {})) : loggedSink(ctx.log(), { kind: 'build', vm: spec0.name }, opts.emit ?? (() => {}));
   const rootPasswordHash = opts.rootPasswordFile ? await readPasswordHash(ctx, opts.rootPasswordFile, Boolean(opts.dryRun)) : undefined;
   const sshKeys = await readSshKeys(opts.sshKeyFiles ?? []);
   const cloneSetting = parseCloneSetting(opts.clone ?? ctx.config.storage.clone);
@@ -124,7 +143,6 @@ export async function buildVm(ctx: AppContext, req: BuildRequest, opts: BuildOpt
       ...(spec0.fs === 'xfs' ? ['mkfs.xfs'] : ['mkfs.ext4']),
       ...(ctx.config.storage.partitionAccess === 'partx' ? ['partx'] : []),
       ...(opts.rootPasswordFile ? ['openssl'] : []),
-      ...(spec0.hostKeys !== false ? ['ssh-keygen'] : []),
       ...(spec0.cloudInit ? ['xorriso'] : []),
       ...(bundle.manifest.compression === 'zstd' ? ['zstd'] : bundle.manifest.compression === 'xz' ? ['xz'] : ['gzip']),
     ]);
@@ -226,7 +244,7 @@ export async function buildVm(ctx: AppContext, req: BuildRequest, opts: BuildOpt
     pickMac: (inUse: ReadonlySet<string>) => (inUse.has(mac) ? pickMac(macPrefix, [...inUse, ...otherMacs], (n) => randomBytes(n)) : mac),
   };
   const impl = {
-    ...stepImplementations(ctx, cur, bundle.blobPath, { rootPasswordHash, sshKeys }, waitTimeoutS),
+    ...stepImplementations(ctx, cur, bundle.blobPath, { rootPasswordHash, sshKeys, hostKeys }, waitTimeoutS),
     ...storageStepImplementations<BuildState>(ctx.runner, cur),
     ...(plan.clone ? warmStepImplementations(ctx, cur, bundle.blobPath) : {}),
   };
@@ -277,7 +295,7 @@ function stepImplementations(
   ctx: AppContext,
   cur: CurrentPlan,
   blobPath: string,
-  { rootPasswordHash, sshKeys }: { rootPasswordHash: string | undefined; sshKeys: string[] },
+  { rootPasswordHash, sshKeys, hostKeys }: { rootPasswordHash: string | undefined; sshKeys: string[]; hostKeys: PendingHostKeys | undefined },
   waitTimeoutS: number,
 ): Partial<Record<BuildStepId, Step<BuildState>['run']>> {
   // Paths and the step list never change with the lease; address, MAC and domain XML are read from cur.plan.
@@ -432,7 +450,7 @@ function stepImplementations(
         ...(rootPasswordHash ? { rootPasswordHash } : {}),
       };
       const current = await readGuestFiles(adapter, input, (needs) => guest.snapshot(needs));
-      await applyGuestEditsWithHostKeys(ctx, c, s, { plan, edits: adapter.edits(input, current), current, apply: (edits) => guest.applyEdits(edits) });
+      await applyGuestEditsWithHostKeys(ctx, c, s, { plan, hostKeys, edits: adapter.edits(input, current), current, apply: (edits) => guest.applyEdits(edits) });
     },
     'cloudinit.seed': (c, s) => makeCloudInitSeed(ctx, c, s, { plan: cur.plan, sshKeys }),
     'boot.install': async (c) => {

@@ -1,7 +1,7 @@
 /**
- * The VM's own identity beyond its name and address: SSH host keys made on the host (inside guest.configure,
- * cold and warm path alike) and the cloud-init NoCloud seed (--cloud-init). Kept apart from build.ts so the
- * build pipeline only calls in here.
+ * The VM's own identity beyond its name and address: SSH host keys made on the host (started with the pipeline,
+ * installed by guest.configure, cold and warm path alike) and the cloud-init NoCloud seed (--cloud-init). Kept
+ * apart from build.ts so the build pipeline only calls in here.
  */
 import { dirOf, type GuestFiles } from '../core/guest/current-files.js';
 import { cloudInitSeedFiles, type CloudInitNetwork } from '../core/guest/cloud-init-seed.js';
@@ -11,7 +11,7 @@ import type { BuildPlan } from '../core/plan/build-plan.js';
 import type { StoredHostKey } from '../core/ssh/host-keys.js';
 import { VmforgeError } from '../errors.js';
 import { makeSeedImage } from '../exec/tools/cloud-init-seed.js';
-import { generateHostKeys, publicHostKeys, wipeHostKeys } from '../exec/tools/ssh-host-keys.js';
+import { publicHostKeys, startHostKeys, wipeHostKeys, type PendingHostKeys } from '../exec/tools/ssh-host-keys.js';
 import type { StepContext } from '../pipeline/pipeline.js';
 import type { Lease } from '../store/networks.js';
 import type { AppContext } from './context.js';
@@ -23,28 +23,36 @@ export interface IdentityState {
 }
 
 /**
+ * Starts making the VM's host keys unless the spec says --no-host-keys (the plan's `hostKeys` is this same
+ * test). They depend on nothing but the name, so the build starts them first thing and guest.configure only
+ * waits for what is left (RSA 3072 takes 0.1 to over 1 s). All three types are started, as the template's
+ * /etc/ssh, which decides, is read only then; the ones not taken are wiped. The caller must `discard()` them
+ * when the build ends, whether guest.configure took them or not.
+ */
+export function startVmHostKeys(spec: { name: string; hostKeys?: boolean }): PendingHostKeys | undefined {
+  return spec.hostKeys === false ? undefined : startHostKeys({ comment: `root@${spec.name}` });
+}
+
+/**
  * Applies the adapter's edits with the VM's own SSH host keys in place of the template's (when the plan wants
  * them and the guest has an SSH server), then records their public halves in the inventory. The private halves
- * exist only in memory between ssh-keygen's temp dir and the guest's /etc/ssh, and are zeroed afterwards.
+ * exist only in memory between node:crypto and the guest's /etc/ssh, and are zeroed afterwards.
  */
 export async function applyGuestEditsWithHostKeys(
   ctx: AppContext,
   c: StepContext,
   s: IdentityState,
-  args: { plan: BuildPlan; edits: FileEdit[]; current: GuestFiles; apply: (edits: readonly FileEdit[]) => Promise<unknown> },
+  args: { plan: BuildPlan; hostKeys: PendingHostKeys | undefined; edits: FileEdit[]; current: GuestFiles; apply: (edits: readonly FileEdit[]) => Promise<unknown> },
 ): Promise<void> {
-  const { plan, edits, current, apply } = args;
+  const { plan, hostKeys, edits, current, apply } = args;
   const sshDir = dirOf(current, SSH_DIR);
   if (!plan.hostKeys || !sshDir.includes('sshd_config')) {
+    hostKeys?.discard();
     await apply(edits);
     return;
   }
-  const { keys } = await generateHostKeys(ctx.runner, {
-    tmpDir: ctx.config.runDir,
-    comment: `root@${plan.spec.name}`,
-    types: hostKeyTypesFor(sshDir),
-    signal: c.signal,
-  });
+  if (!hostKeys) throw new VmforgeError('INTERNAL', 'guest.configure wants host keys that were never started');
+  const keys = await hostKeys.take(hostKeyTypesFor(sshDir), c.signal);
   try {
     const res = withHostKeys(edits, sshDir, keys.map((k) => ({ type: k.type, publicKey: k.publicKey, privateKey: k.privateKey })));
     await apply(res.edits);

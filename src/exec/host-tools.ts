@@ -29,7 +29,6 @@ export const TOOL_PACKAGES: Record<string, string> = {
   gzip: 'gzip',
   xz: 'xz-utils',
   openssl: 'openssl',
-  'ssh-keygen': 'openssh-client',
   xorriso: 'xorriso',
   nsupdate: 'bind9-dnsutils',
   dig: 'bind9-dnsutils',

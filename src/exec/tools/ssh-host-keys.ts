@@ -1,70 +1,186 @@
 /**
- * A VM's SSH host keys, made on the host with ssh-keygen so their fingerprints are known before the VM first
- * boots (`vm show`, `vm known-hosts`). The key files live only in a private temp directory that is removed
- * before this returns, failure or not; the private halves come back as Buffers for the guest edits only.
+ * A VM's SSH host keys, made on the host so their fingerprints are known before the VM first boots (`vm show`,
+ * `vm known-hosts`). They are made with node:crypto, not ssh-keygen: no child process, no key file on the host
+ * disk, and generateKeyPair runs on libuv's thread pool, so a build starts them early and only waits for them in
+ * guest.configure (RSA 3072 takes 0.1 to over 1 s, by luck of the prime search). The files are what
+ * `ssh-keygen -m PEM` writes: Ed25519 in OpenSSH's own format, ECDSA as SEC1 PEM and RSA as PKCS#1 PEM, which
+ * every OpenSSH reads (RHEL 6's 5.3 included; it predates the OpenSSH format and Ed25519).
  *
  * A GeneratedHostKey's `privateKey` is not enumerable: JSON.stringify (--json output, pino logs), object spread
  * and util.inspect leave it out, so passing a key where a StoredHostKey is expected cannot leak it.
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import path from 'node:path';
+import { generateKeyPair, randomBytes, type KeyObject } from 'node:crypto';
+import { promisify } from 'node:util';
 import { HOST_KEY_TYPES, storedHostKey, type HostKeyType, type StoredHostKey } from '../../core/ssh/host-keys.js';
-import { invalidInput } from '../../errors.js';
-import type { CommandRunner } from '../runner.js';
+import { ecdsaP256PublicBlob, ed25519PublicBlob, opensshEd25519PrivateKey, publicKeyLine, rsaPublicBlob } from '../../core/ssh/openssh-format.js';
+import { invalidInput, VmforgeError } from '../../errors.js';
 
 export interface GeneratedHostKey extends StoredHostKey {
   /** The private key file (OpenSSH format for Ed25519, PEM for ECDSA/RSA). Non-enumerable; see above. */
   readonly privateKey: Buffer;
 }
 
-export interface GenerateHostKeysOptions {
-  /** An existing root-only directory (vmforge's run dir); the keys are made in a fresh 0700 directory under it. */
-  tmpDir: string;
+/** RSA size set explicitly, as vmforge did with ssh-keygen, whose default changed over time (2048, then 3072). */
+const RSA_BITS = 3072;
+
+const generateKeyPairAsync = promisify(generateKeyPair);
+
+/** Makes one key pair of `type` with the .pub comment `comment` (checked by the caller). */
+export type HostKeyMaker = (type: HostKeyType, comment: string) => Promise<GeneratedHostKey>;
+
+/** The HostKeyMaker of vmforge: node:crypto. */
+async function makeKey(type: HostKeyType, comment: string): Promise<GeneratedHostKey> {
+  switch (type) {
+    case 'ed25519': {
+      const { publicKey, privateKey } = await generateKeyPairAsync('ed25519');
+      const pub = rawEd25519Public(publicKey);
+      // PKCS#8 of an Ed25519 key is a fixed 16-byte header, then the 32-byte seed.
+      const pkcs8 = privateKey.export({ format: 'der', type: 'pkcs8' });
+      try {
+        if (pkcs8.length !== 48) throw new VmforgeError('INTERNAL', `unexpected Ed25519 PKCS#8 length ${pkcs8.length}`);
+        const file = opensshEd25519PrivateKey({ seed: pkcs8.subarray(16), publicKey: pub, comment, checkInt: randomBytes(4).readUInt32BE(0) });
+        return withPrivateKey(storedHostKey(type, publicKeyLine(ed25519PublicBlob(pub), comment)), Buffer.from(file, 'ascii'));
+      } finally {
+        pkcs8.fill(0);
+      }
+    }
+    case 'ecdsa': {
+      const { publicKey, privateKey } = await generateKeyPairAsync('ec', { namedCurve: 'prime256v1' });
+      const jwk = publicKey.export({ format: 'jwk' });
+      const blob = ecdsaP256PublicBlob(fromBase64Url(jwk.x), fromBase64Url(jwk.y));
+      const pem = privateKey.export({ format: 'pem', type: 'sec1' });
+      return withPrivateKey(storedHostKey(type, publicKeyLine(blob, comment)), Buffer.from(pem));
+    }
+    case 'rsa': {
+      const { publicKey, privateKey } = await generateKeyPairAsync('rsa', { modulusLength: RSA_BITS, publicExponent: 0x10001 });
+      const jwk = publicKey.export({ format: 'jwk' });
+      const blob = rsaPublicBlob(fromBase64Url(jwk.e), fromBase64Url(jwk.n));
+      const pem = privateKey.export({ format: 'pem', type: 'pkcs1' });
+      return withPrivateKey(storedHostKey(type, publicKeyLine(blob, comment)), Buffer.from(pem));
+    }
+  }
+}
+
+function rawEd25519Public(key: KeyObject): Uint8Array {
+  // SPKI of an Ed25519 key is a fixed 12-byte header, then the 32-byte key.
+  const spki = key.export({ format: 'der', type: 'spki' });
+  if (spki.length !== 44) throw new VmforgeError('INTERNAL', `unexpected Ed25519 SPKI length ${spki.length}`);
+  return new Uint8Array(spki.subarray(12));
+}
+
+function fromBase64Url(s: string | undefined): Uint8Array {
+  if (!s) throw new VmforgeError('INTERNAL', 'node:crypto exported a public key without its numbers');
+  return new Uint8Array(Buffer.from(s, 'base64url'));
+}
+
+/**
+ * At most this many key pairs are being made at once in this process. generateKeyPair holds a libuv pool thread
+ * (4 by default, shared with every fs call) for the whole RSA prime search; `vm build --count 20` must not starve
+ * its own file I/O, and the host has few cores anyway.
+ */
+const MAX_CONCURRENT = 2;
+let running = 0;
+const waiting: (() => void)[] = [];
+
+async function limited<T>(fn: () => Promise<T>): Promise<T> {
+  // A finishing job hands its slot straight to the next waiter, so no newcomer can slip in between.
+  if (running >= MAX_CONCURRENT) await new Promise<void>((resolve) => waiting.push(resolve));
+  else running++;
+  try {
+    return await fn();
+  } finally {
+    const next = waiting.shift();
+    if (next) next();
+    else running--;
+  }
+}
+
+export interface HostKeyOptions {
   /** The .pub comment, 'root@NAME' (what the guest's own ssh-keygen -A would write). */
   comment: string;
   /** Default: ed25519, ecdsa, rsa. */
   types?: readonly HostKeyType[];
-  signal?: AbortSignal;
 }
 
-/** RSA size set explicitly: ssh-keygen's default changed over time (2048, then 3072). */
-const RSA_BITS = '3072';
-
-/**
- * argv for one key. ECDSA and RSA keys are written as PEM, which every OpenSSH reads (the newer OpenSSH
- * format needs 6.5+; RHEL 6 ships 5.3). The empty passphrase is an argument, not a secret.
- */
-export function sshKeygenArgv(type: HostKeyType, comment: string, file: string): string[] {
-  const byType: Record<HostKeyType, string[]> = {
-    ed25519: [],
-    ecdsa: ['-b', '256', '-m', 'PEM'],
-    rsa: ['-b', RSA_BITS, '-m', 'PEM'],
-  };
-  return ['ssh-keygen', '-q', '-t', type, ...byType[type], '-N', '', '-C', comment, '-f', file];
-}
-
-export async function generateHostKeys(runner: CommandRunner, opts: GenerateHostKeysOptions): Promise<{ keys: GeneratedHostKey[] }> {
+function checkOptions(opts: HostKeyOptions): readonly HostKeyType[] {
   const types = opts.types ?? HOST_KEY_TYPES;
   if (types.length === 0 || new Set(types).size !== types.length) throw invalidInput(`host key types ${JSON.stringify(types)} must be a list without repeats`);
   // The comment ends up in known_hosts-adjacent output and guest files: one printable token.
   if (!/^[\x21-\x7e]{1,255}$/.test(opts.comment)) throw invalidInput(`SSH host key comment ${JSON.stringify(opts.comment)} must be one printable word`);
-  if (!path.isAbsolute(opts.tmpDir)) throw invalidInput(`temporary directory ${opts.tmpDir} is not an absolute path`);
+  return types;
+}
 
-  // mkdtemp makes the directory 0700; ssh-keygen makes the private files 0600 inside it.
-  const dir = await mkdtemp(path.join(opts.tmpDir, 'vmforge-hostkeys-'));
-  try {
-    const keys: GeneratedHostKey[] = [];
-    for (const type of types) {
-      const file = path.join(dir, `ssh_host_${type}_key`);
-      // stdin closed: ssh-keygen would otherwise wait for an answer if it ever asked one.
-      await runner.run(sshKeygenArgv(type, opts.comment, file), { input: '', timeoutMs: 120_000, signal: opts.signal });
-      const stored = storedHostKey(type, await readFile(`${file}.pub`, 'utf8'));
-      keys.push(withPrivateKey(stored, await readFile(file)));
-    }
-    return { keys };
-  } finally {
-    await rm(dir, { recursive: true, force: true });
+/**
+ * Host keys being made in the background (startHostKeys). `take` hands over the keys of the types the guest
+ * turns out to need and wipes the others; `discard` wipes them all, for a build that will not get that far.
+ * Each key's private half is wiped once it is known nobody will take it, whenever it arrives.
+ */
+export interface PendingHostKeys {
+  take(types: readonly HostKeyType[], signal?: AbortSignal): Promise<GeneratedHostKey[]>;
+  discard(): void;
+}
+
+/**
+ * Starts making keys of `types` (default all three) now, without waiting. A failure is held until `take`,
+ * which throws it as a VmforgeError; a build that never takes its keys never sees it (and never crashes on an
+ * unhandled rejection). `make` is node:crypto but for tests of failures.
+ */
+export function startHostKeys(opts: HostKeyOptions, make: HostKeyMaker = makeKey): PendingHostKeys {
+  const types = checkOptions(opts);
+  const started = new Map<HostKeyType, Promise<GeneratedHostKey>>();
+  for (const type of types) {
+    const p = limited(() => make(type, opts.comment));
+    p.catch(() => {}); // held for take(); see above
+    started.set(type, p);
   }
+  let done = false;
+  const wipeWhenMade = (p: Promise<GeneratedHostKey>) => void p.then((k) => wipeHostKeys([k]), () => {});
+  return {
+    async take(wanted, signal) {
+      if (done) throw new VmforgeError('INTERNAL', 'the host keys were taken or discarded already');
+      done = true;
+      const missing = wanted.filter((t) => !started.has(t));
+      if (missing.length) {
+        for (const p of started.values()) wipeWhenMade(p);
+        throw new VmforgeError('INTERNAL', `host keys of type ${missing.join(', ')} were not started`);
+      }
+      for (const [t, p] of started) if (!wanted.includes(t)) wipeWhenMade(p);
+      const mine = wanted.map((t) => started.get(t) as Promise<GeneratedHostKey>);
+      // Keys that arrive after a failure or abort are nobody's: wipe them then.
+      const giveUp = () => mine.forEach(wipeWhenMade);
+      try {
+        return await untilAborted(Promise.all(mine), signal);
+      } catch (e) {
+        giveUp();
+        if (e instanceof VmforgeError && e.code === 'CANCELLED') throw e;
+        throw new VmforgeError('INTERNAL', `could not make the VM's SSH host keys: ${(e as Error).message}`, {
+          cause: e,
+          hint: 'build with --no-host-keys to have the guest make its own keys at first boot',
+        });
+      }
+    },
+    discard() {
+      if (done) return;
+      done = true;
+      for (const p of started.values()) wipeWhenMade(p);
+    },
+  };
+}
+
+/** Makes the keys and waits for them: startHostKeys(opts).take(all of them). */
+export async function generateHostKeys(opts: HostKeyOptions & { signal?: AbortSignal }): Promise<{ keys: GeneratedHostKey[] }> {
+  const types = checkOptions(opts);
+  return { keys: await startHostKeys({ comment: opts.comment, types }).take(types, opts.signal) };
+}
+
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return p;
+  if (signal.aborted) return Promise.reject(new VmforgeError('CANCELLED', 'cancelled while making the SSH host keys'));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new VmforgeError('CANCELLED', 'cancelled while making the SSH host keys'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    void p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 /** Only what may be stored and shown: a fresh object per key, with no private half. */
