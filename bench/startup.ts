@@ -1,7 +1,7 @@
 /**
  * CLI start-up: medians of `node -e 0` (Node's own floor on this host right now), `vmforge --version`,
- * `vmforge vm build --help` and `vmforge vm list --json` (empty inventory in a temp state dir, so no virsh
- * call). The commands run interleaved, round after round, so load changes hit every row alike; what to compare is
+ * `vmforge --help` (the whole command tree), `vmforge vm build --help` and `vmforge vm list --json` (empty
+ * inventory in a temp state dir, so no virsh call). The commands run interleaved, round after round, so load changes hit every row alike; what to compare is
  * the difference to `node -e 0` in the same run. Extra arguments are other builds of the entry (e.g. the
  * previous commit's dist/cli/main.js) measured the same way in the same rounds.
  * Usage: npx tsx bench/startup.ts [runs=20] [other/cli/main.js ...]   (runs `npm run build` first; no root)
@@ -34,6 +34,7 @@ try {
     const tag = entries.length > 1 ? ` [${relative(REPO, entry)}]` : '';
     cases.push(
       { label: `vmforge --version${tag}`, argv: [entry, '--version'] },
+      { label: `vmforge --help${tag}`, argv: [entry, '--help'] },
       { label: `vmforge vm build --help${tag}`, argv: [entry, 'vm', 'build', '--help'] },
       { label: `vmforge vm list --json${tag}`, argv: [entry, 'vm', 'list', '--json'] },
     );
