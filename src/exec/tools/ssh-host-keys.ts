@@ -3,8 +3,8 @@
  * boots (`vm show`, `vm known-hosts`). The key files live only in a private temp directory that is removed
  * before this returns, failure or not; the private halves come back as Buffers for the guest edits only.
  *
- * A GeneratedHostKey's `privateKey` is not enumerable: JSON.stringify (--json output, pino logs), object spread
- * and util.inspect leave it out, so passing a key where a StoredHostKey is expected cannot leak it.
+ * A GeneratedHostKey's `privateKey` is not enumerable: JSON.stringify (--json output, the operations log),
+ * object spread and util.inspect leave it out, so passing a key where a StoredHostKey is expected cannot leak it.
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
