@@ -12,8 +12,9 @@ import { join, resolve } from 'node:path';
 const REPO = resolve(import.meta.dirname, '..');
 const OUT = join(REPO, 'dist');
 
-// better-sqlite3 is a native addon: its .node file is found relative to its own package at run time.
-const EXTERNAL = ['better-sqlite3'];
+// Nothing is external: better-sqlite3's JavaScript is bundled too, and src/store/db.ts hands it the path of its
+// native addon (resolved from node_modules at run time).
+const EXTERNAL: string[] = [];
 
 await rm(OUT, { recursive: true, force: true });
 const result = await build({
