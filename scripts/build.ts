@@ -1,5 +1,5 @@
 /**
- * `npm run build`: the CLI as an esbuild bundle in dist/ (docs/decisions/0010-bundled-cli.md). Loading ~260
+ * `npm run build`: the CLI as an esbuild bundle in dist/ (docs/performance.md, CLI start-up). Loading ~260
  * modules one by one from dist/ and node_modules was most of every command's start-up; a few chunks load in a
  * fraction of that. Code splitting keeps the CLI's lazy imports lazy: `--version` loads the entry only, and
  * each command's module (and what only it needs, e.g. fastify for `repo serve`) is a chunk of its own.
