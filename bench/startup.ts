@@ -64,13 +64,13 @@ try {
   const floor = times.get('node -e 0') ?? { wall: [], cpu: [] };
   const [floorWall, floorCpu] = [median(floor.wall), median(floor.cpu)];
   console.log(`${runs} runs each, interleaved; load average before ${loadBefore}, after ${load()}`);
-  console.log(`${''.padEnd(40)} ${'wall median'.padStart(11)} ${'min'.padStart(6)} ${'over node'.padStart(9)}   ${'CPU median'.padStart(10)} ${'over node'.padStart(9)}`);
+  console.log(`${''.padEnd(52)} ${'wall median'.padStart(11)} ${'min'.padStart(6)} ${'over node'.padStart(9)}   ${'CPU median'.padStart(10)} ${'over node'.padStart(9)}`);
   for (const c of cases) {
     const t = times.get(c.label) ?? { wall: [], cpu: [] };
     const [w, cpu] = [median(t.wall), median(t.cpu)];
     const over = (x: number, f: number) => (c.label === 'node -e 0' ? '' : `+${(x - f).toFixed(0)}`).padStart(9);
     console.log(
-      `${c.label.padEnd(40)} ${w.toFixed(0).padStart(8)} ms ${Math.min(...t.wall).toFixed(0).padStart(6)} ${over(w, floorWall)}   ${cpu.toFixed(0).padStart(7)} ms ${over(cpu, floorCpu)}`,
+      `${c.label.padEnd(52)} ${w.toFixed(0).padStart(8)} ms ${Math.min(...t.wall).toFixed(0).padStart(6)} ${over(w, floorWall)}   ${cpu.toFixed(0).padStart(7)} ms ${over(cpu, floorCpu)}`,
     );
   }
 } finally {
