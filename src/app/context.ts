@@ -12,8 +12,7 @@ import { openDb, type Db } from '../store/db.js';
 import { JobRepo } from '../store/jobs.js';
 import { VmRepo } from '../store/vms.js';
 import { LeaseRepo, NetworkRepo } from '../store/networks.js';
-import type { Logger } from 'pino';
-import { openLog } from './log.js';
+import { openLog, type JsonLog } from './log.js';
 
 export interface AppContext {
   config: Config;
@@ -28,7 +27,7 @@ export interface AppContext {
   /** Address + MAC leases (allocate/release are transactional across processes). */
   leases: LeaseRepo;
   /** The operations log (opened on first use, so read-only commands never create it). */
-  log(): Logger;
+  log(): JsonLog;
   close(): Promise<void>;
 }
 
@@ -40,7 +39,7 @@ export async function createContext(opts: { configPath?: string; config?: Config
   // inventory answers its questions just as well.
   const db = await openDb(opts.readOnly && !existsSync(config.dbPath) ? ':memory:' : config.dbPath);
   const runner = opts.runner ?? new HostProcessRunner();
-  let logger: Logger | null = null;
+  let logger: JsonLog | null = null;
   return {
     config,
     db,

@@ -72,6 +72,9 @@ export function reportError(err: unknown, stderr: NodeJS.WritableStream = proces
     if (err.undoErrors.length) stderr.write(`hint: run 'vmforge recover' to retry the undo\n`);
   } else {
     stderr.write(`internal error: ${(err as Error)?.stack ?? String(err)}\n`);
+    // The built CLI is a bundle: its stack lines point into dist/chunks. Node maps them to src/ through the
+    // linked source maps only when enabled at start-up, which costs every command ~50-90 ms, so on request.
+    if (!process.sourceMapsEnabled) stderr.write('hint: run it again with NODE_OPTIONS=--enable-source-maps for the stack in src/ lines\n');
   }
   return exitCodeOf(err);
 }

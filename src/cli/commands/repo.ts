@@ -25,7 +25,7 @@ Examples:
     .action(async (opts: { listen: string; data?: string }, cmd: Command) => {
       const { resolve } = await import('node:path');
       const { mkdir } = await import('node:fs/promises');
-      const { default: pino } = await import('pino');
+      const { jsonLinesLog } = await import('../../app/log.js');
       const { loadConfig } = await import('../../config/load.js');
       const { BundleStore } = await import('../../bundles/store.js');
       const { buildRepoServer } = await import('../../server/repo/server.js');
@@ -36,7 +36,7 @@ Examples:
       const dir = resolve(opts.data ?? config.bundles.dir);
       await mkdir(dir, { recursive: true });
       // Request lines on stderr; they carry a token's configured name, never the token.
-      const log = pino({ base: { pid: process.pid } }, pino.destination({ dest: 2, sync: true }));
+      const log = jsonLinesLog((line) => process.stderr.write(line));
       const app = await buildRepoServer({ store: new BundleStore(dir), config: config.repoServer, log });
       await app.listen({ host, port });
       const addr = app.server.address();

@@ -6,8 +6,8 @@
  * `ssh-keygen -m PEM` writes: Ed25519 in OpenSSH's own format, ECDSA as SEC1 PEM and RSA as PKCS#1 PEM, which
  * every OpenSSH reads (RHEL 6's 5.3 included; it predates the OpenSSH format and Ed25519).
  *
- * A GeneratedHostKey's `privateKey` is not enumerable: JSON.stringify (--json output, pino logs), object spread
- * and util.inspect leave it out, so passing a key where a StoredHostKey is expected cannot leak it.
+ * A GeneratedHostKey's `privateKey` is not enumerable: JSON.stringify (--json output, the operations log),
+ * object spread and util.inspect leave it out, so passing a key where a StoredHostKey is expected cannot leak it.
  */
 import { generateKeyPair, randomBytes, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';

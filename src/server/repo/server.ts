@@ -14,7 +14,7 @@ import { registerReadRoutes } from './routes-read.js';
 import { registerWriteRoutes } from './routes-write.js';
 import { handleUploadUpgrades } from './upload-upgrade.js';
 
-/** The subset of a pino logger the server uses. Requests are logged with the token's name, never the token. */
+/** The logger the server uses (src/app/log.ts JsonLog fits). Requests are logged with the token's name, never the token. */
 export interface RepoLog {
   info(obj: object, msg: string): void;
   warn(obj: object, msg: string): void;
