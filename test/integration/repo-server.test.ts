@@ -3,22 +3,18 @@
  * downloads with HEAD and Range, tokens and scopes, traversal names, size limit, concurrent publishers, deletes,
  * idle clients, the real Debian template bundle, and `vmforge repo serve` itself.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
-import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createBundle } from '../../src/bundles/create.js';
-import type { Manifest } from '../../src/bundles/manifest.js';
 import { BundleStore } from '../../src/bundles/store.js';
-import { configSchema, type Config } from '../../src/config/schema.js';
 import { HostProcessRunner } from '../../src/exec/runner.js';
-import { buildRepoServer, type RepoLog } from '../../src/server/repo/server.js';
 import { ensureTemplate, REPO, requireRoot, TEMPLATE_CACHE } from '../harness/env.js';
+import { makeTestBundle, startTestRepo, type TestBundle, type TestRepo } from '../harness/repo-fixture.js';
 
 requireRoot();
 
@@ -26,20 +22,8 @@ const RW = 'rw-token-3b1f0c9d8e7a6b5c';
 const RO = 'ro-token-9a8b7c6d5e4f3a2b';
 const MAX_UPLOAD = 4 * 1024 * 1024;
 
-interface Bundle {
-  manifest: Manifest;
-  blobPath: string;
-  bytes: Buffer;
-}
-
-interface Srv {
-  port: number;
-  url: string;
-  dataDir: string;
-  store: BundleStore;
-  app: FastifyInstance;
-  logs: { level: string; obj: object; msg: string }[];
-}
+type Bundle = TestBundle;
+type Srv = TestRepo;
 
 interface Res {
   status: number;
@@ -56,19 +40,7 @@ beforeAll(async () => {
   work = await mkdtemp('/var/tmp/vmforge-repo-');
   const runner = new HostProcessRunner();
   const srcStore = join(work, 'src-store');
-  const make = async (name: string, seed: string): Promise<Bundle> => {
-    const root = join(work, `tree-${name}`);
-    for (const d of ['etc', 'boot', 'usr/bin', 'data']) await mkdir(join(root, d), { recursive: true });
-    await writeFile(join(root, 'etc/os-release'), 'ID=debian\nVERSION_ID="12"\nPRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\n');
-    await copyFile('/usr/bin/env', join(root, 'usr/bin/env'));
-    await writeFile(join(root, 'boot/vmlinuz-6.1.0-9-test'), 'kernel');
-    await writeFile(join(root, 'boot/initrd.img-6.1.0-9-test'), 'initrd');
-    // Incompressible, so the blob is big enough to be cut in half mid-upload (several socket reads).
-    await writeFile(join(root, 'data/random'), randomBytes(768 * 1024));
-    await writeFile(join(root, 'data/seed'), seed);
-    const res = await createBundle(runner, { rootDir: root, name, version: '1', compression: 'zstd', storeDir: srcStore, created: '2026-01-01T00:00:00.000Z' });
-    return { manifest: res.manifest, blobPath: res.blobPath, bytes: await readFile(res.blobPath) };
-  };
+  const make = (name: string, seed: string) => makeTestBundle(runner, { work, storeDir: srcStore, name, seed, randomKiB: 768 });
   A = await make('tiny', 'a');
   B = await make('tiny-b', 'b');
   expect(A.manifest.sha256).not.toBe(B.manifest.sha256);
@@ -83,31 +55,7 @@ afterAll(async () => {
 // helpers
 
 async function startServer(over: Record<string, unknown> = {}): Promise<Srv> {
-  const base = await mkdtemp(join(work, 'srv-'));
-  const dataDir = join(base, 'data');
-  await mkdir(dataDir);
-  const config: Config['repoServer'] = configSchema.parse({
-    repoServer: {
-      maxUploadBytes: String(MAX_UPLOAD),
-      idleTimeoutSeconds: 10,
-      tokens: [
-        { name: 'writer', token: RW, scopes: ['read', 'write'] },
-        { name: 'reader', token: RO, scopes: ['read'] },
-      ],
-      ...over,
-    },
-  }).repoServer;
-  const logs: Srv['logs'] = [];
-  const log: RepoLog = {
-    info: (obj, msg) => logs.push({ level: 'info', obj, msg }),
-    warn: (obj, msg) => logs.push({ level: 'warn', obj, msg }),
-    error: (obj, msg) => logs.push({ level: 'error', obj, msg }),
-  };
-  const store = new BundleStore(dataDir);
-  const app = await buildRepoServer({ store, config, log });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const port = (app.server.address() as net.AddressInfo).port;
-  const srv = { port, url: `http://127.0.0.1:${port}`, dataDir, store, app, logs };
+  const srv = await startTestRepo(work, { rw: RW, ro: RO, maxUploadBytes: MAX_UPLOAD, over });
   servers.push(srv);
   return srv;
 }

@@ -5,21 +5,16 @@
  * stalled client store nothing; two uploads of one name:version: one wins, the other 409. Other upgrades (curl's
  * h2c) are served as plain requests, and a client falls back to the plain PUT on a server without this path.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { join } from 'node:path';
-import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createBundle } from '../../src/bundles/create.js';
-import type { Manifest } from '../../src/bundles/manifest.js';
 import { rawUpgradePut, type RawPutResult } from '../../src/bundles/raw-put.js';
 import { RepoClient } from '../../src/bundles/repo-client.js';
-import { BundleStore } from '../../src/bundles/store.js';
-import { configSchema, type Config } from '../../src/config/schema.js';
 import { HostProcessRunner } from '../../src/exec/runner.js';
-import { buildRepoServer, type RepoLog } from '../../src/server/repo/server.js';
 import { requireRoot } from '../harness/env.js';
+import { makeTestBundle, startTestRepo, type TestBundle, type TestRepo } from '../harness/repo-fixture.js';
 
 requireRoot();
 
@@ -27,19 +22,8 @@ const RW = 'rw-token-upg-3b1f0c9d8e7a6b5c';
 const RO = 'ro-token-upg-9a8b7c6d5e4f3a2b';
 const MAX_UPLOAD = 4 * 1024 * 1024;
 
-interface Bundle {
-  manifest: Manifest;
-  blobPath: string;
-  bytes: Buffer;
-}
-interface Srv {
-  port: number;
-  url: string;
-  dataDir: string;
-  store: BundleStore;
-  app: FastifyInstance;
-  logs: { level: string; obj: Record<string, unknown>; msg: string }[];
-}
+type Bundle = TestBundle;
+type Srv = TestRepo;
 
 let work: string;
 let A: Bundle;
@@ -50,19 +34,7 @@ beforeAll(async () => {
   work = await mkdtemp('/var/tmp/vmforge-repo-upg-');
   const runner = new HostProcessRunner();
   const srcStore = join(work, 'src-store');
-  const make = async (name: string, seed: string): Promise<Bundle> => {
-    const root = join(work, `tree-${name}`);
-    for (const d of ['etc', 'boot', 'usr/bin', 'data']) await mkdir(join(root, d), { recursive: true });
-    await writeFile(join(root, 'etc/os-release'), 'ID=debian\nVERSION_ID="12"\nPRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\n');
-    await copyFile('/usr/bin/env', join(root, 'usr/bin/env'));
-    await writeFile(join(root, 'boot/vmlinuz-6.1.0-9-test'), 'kernel');
-    await writeFile(join(root, 'boot/initrd.img-6.1.0-9-test'), 'initrd');
-    // Incompressible, so the body takes many socket reads and can be cut in the middle.
-    await writeFile(join(root, 'data/random'), randomBytes(1536 * 1024));
-    await writeFile(join(root, 'data/seed'), seed);
-    const res = await createBundle(runner, { rootDir: root, name, version: '1', compression: 'zstd', storeDir: srcStore, created: '2026-01-01T00:00:00.000Z' });
-    return { manifest: res.manifest, blobPath: res.blobPath, bytes: await readFile(res.blobPath) };
-  };
+  const make = (name: string, seed: string) => makeTestBundle(runner, { work, storeDir: srcStore, name, seed, randomKiB: 1536 });
   A = await make('upg-a', 'a');
   B = await make('upg-b', 'b');
 });
@@ -73,31 +45,7 @@ afterAll(async () => {
 });
 
 async function startServer(over: Record<string, unknown> = {}): Promise<Srv> {
-  const base = await mkdtemp(join(work, 'srv-'));
-  const dataDir = join(base, 'data');
-  await mkdir(dataDir);
-  const config: Config['repoServer'] = configSchema.parse({
-    repoServer: {
-      maxUploadBytes: String(MAX_UPLOAD),
-      idleTimeoutSeconds: 10,
-      tokens: [
-        { name: 'writer', token: RW, scopes: ['read', 'write'] },
-        { name: 'reader', token: RO, scopes: ['read'] },
-      ],
-      ...over,
-    },
-  }).repoServer;
-  const logs: Srv['logs'] = [];
-  const log: RepoLog = {
-    info: (obj, msg) => logs.push({ level: 'info', obj: obj as Record<string, unknown>, msg }),
-    warn: (obj, msg) => logs.push({ level: 'warn', obj: obj as Record<string, unknown>, msg }),
-    error: (obj, msg) => logs.push({ level: 'error', obj: obj as Record<string, unknown>, msg }),
-  };
-  const store = new BundleStore(dataDir);
-  const app = await buildRepoServer({ store, config, log });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const port = (app.server.address() as net.AddressInfo).port;
-  const srv = { port, url: `http://127.0.0.1:${port}`, dataDir, store, app, logs };
+  const srv = await startTestRepo(work, { rw: RW, ro: RO, maxUploadBytes: MAX_UPLOAD, over });
   servers.push(srv);
   return srv;
 }
