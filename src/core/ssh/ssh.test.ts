@@ -1,19 +1,13 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { errorCode } from '../../../test/harness/error-code.js';
+import { KEYS } from '../../../test/harness/ssh-keys.js';
 import { parseStoredHostKeys, storedHostKey } from './host-keys.js';
 import { knownHostsLines } from './known-hosts.js';
 import { fingerprintLine, fingerprintOf, parsePublicKey } from './public-key.js';
 import { sha256 } from './sha256.js';
 
-/** Made with ssh-keygen 9.2; the expected lines are what `ssh-keygen -l -f KEY.pub` printed for them. */
-const KEYS = {
-  ed25519: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICbwMis9j92+8KOzrrQiD1jqXDR+a0TWt9mRowXVheX5 root@web01',
-  ecdsa:
-    'ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBIaKjLGpKLjdTTJk+YM/Ibz0EazdJUjkU3dDERRMD/AzaGHtzxVZoG8AIsGUMwYNM3bqO0nek5PMMwom91hg5O4= root@web01',
-  rsa: 'ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABgQDXHS9d+hFF78UiIrR5e6PZY4i3Lq5U1Fg9EInJXEcSyvoQidwiZp6agLgrcRgKS6dGNtQjNuejvm3cd7xHK90LGQJDi8uWbwo77nY7ReX2lr+BM9xxIFmMwykO7+ldNhe2a8Rcm1mwjIdwqPmzsA/d3EDxdd9uQCx0HQfDDjytP8Heolz13K+CF8FWcOhUaxWsS1i5iLLUit5NiadP0h3CPmpQ1qO7U+2oCD7/mZH+9Pb78Zr1k4ojKfLT9dWQfHqHuSaUCW2OFQB3K8VfaOEZjhoTNT6H7hQiV+qxZJA7tvSsAMfw5pUKKoFgUsKYwFVKFdNvRQS7O9mnyE8HwJUnrar6MY+DPR3SuHiUD/AQhT/k8dEsvpXqHVD4gx+IwA5ZVtocrvk0VX657mr7RNUzO2zHnrUe44+6d+gqwJv5TbV1glN5Y9NNSOikDe8VgMIcs77frPNeuyidKiI4esmi6tzAI/W1QqmZTNQ7HdOXOMwFc2Tn4rcwRtW7VxCr87s= root@web01',
-} as const;
-
+/** What `ssh-keygen -l -f KEY.pub` printed for each of KEYS. */
 const KEYGEN_L: [string, string][] = [
   [KEYS.ed25519, '256 SHA256:msXUgXU2OKc7Swj2F1Z/r5yu4h3A7Gjtxjom9rGzNtw root@web01 (ED25519)'],
   [KEYS.ecdsa, '256 SHA256:RMeieOqmK/eRQDquvTzvsnvt0csF6vD0xBe/FtPN4Ps root@web01 (ECDSA)'],
