@@ -126,6 +126,10 @@ async function buildChecked(
 ): Promise<BuildResult> {
   const signal = opts.signal ?? new AbortController().signal;
   const emit = opts.dryRun ? (opts.emit ?? (() => {})) : loggedSink(ctx.log(), { kind: 'build', vm: spec0.name }, opts.emit ?? (() => {}));
+  // virsh takes ~0.1 s: asked now, answered while the bundle and the host are checked. Awaited (and so thrown)
+  // where the answer is needed; the handler only keeps an early failure from counting as unhandled.
+  const earlyLibvirtNames = ctx.hypervisor.listAllNames();
+  earlyLibvirtNames.catch(() => {});
   const rootPasswordHash = opts.rootPasswordFile ? await readPasswordHash(ctx, opts.rootPasswordFile, Boolean(opts.dryRun)) : undefined;
   const sshKeys = await readSshKeys(opts.sshKeyFiles ?? []);
   const cloneSetting = parseCloneSetting(opts.clone ?? ctx.config.storage.clone);
@@ -135,6 +139,7 @@ async function buildChecked(
   // Before the host checks: a disk too small for the bundle is the user's to fix whatever the host has.
   requireDiskFitsBundle(spec0, bundle.manifest.unpackedBytes, `${bundle.manifest.name}:${bundle.manifest.version}`);
   const storageSpec = parseStorageSpec(spec0.storage ?? 'file');
+  let recoveredNow = false;
   // Before anything exists: no LVM tools or no such VG fails here (a dry run notes it and goes on).
   const lvmFacts = storageSpec.backend === 'lvm' ? await readLvmFacts(ctx.runner, storageSpec, { dryRun: Boolean(opts.dryRun) }) : undefined;
   if (!opts.dryRun) {
@@ -149,14 +154,19 @@ async function buildChecked(
     if (spec0.firmware === 'uefi') await requireOvmf();
     // The host lock covers crash recovery only: builds then run side by side, arbitrated by the database
     // (unique names, leases, MACs) and by exclusive file creates.
-    if (!opts.recovered) await withHostLock(ctx, { emit, signal, onWait: (h) => emit({ type: 'step.info', step: 'lock', message: `waiting for pid ${h.pid} (${h.command}) to release the host lock` }) }, async () => {});
+    if (!opts.recovered) {
+      await withHostLock(ctx, { emit, signal, onWait: (h) => emit({ type: 'step.info', step: 'lock', message: `waiting for pid ${h.pid} (${h.command}) to release the host lock` }) }, async (recovered) => {
+        recoveredNow = recovered.length > 0;
+      });
+    }
   }
   if (await ctx.vms.get(spec0.name)) {
     throw conflict(`a VM named '${spec0.name}' exists already`, `pick another name, or remove it with 'vmforge vm destroy ${spec0.name}'`);
   }
   // A dry run still reads libvirt when it can, but does not need it. A build needs it: this is also the check that
   // libvirt answers (HYPERVISOR_UNREACHABLE), one virsh call instead of a separate ping.
-  const libvirtNames = await ctx.hypervisor.listAllNames().catch((e: unknown) => {
+  // Recovery may just have undefined a half-built domain that the early answer still lists: ask again then.
+  const libvirtNames = await (recoveredNow ? ctx.hypervisor.listAllNames() : earlyLibvirtNames).catch((e: unknown) => {
     if (opts.dryRun) return [] as string[];
     throw e;
   });

@@ -5,6 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa, type ResultPromise } from 'execa';
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ensureLibvirt, ensureTemplate, leftovers, makeTestEnv, REPO, requireRoot, uniqueName, type TestEnv } from '../harness/env.js';
 
@@ -24,10 +26,10 @@ afterAll(async () => {
   await env?.cleanup();
 });
 
-function startBuild(name: string): { child: ResultPromise; firstStep: Promise<number>; steps: string[] } {
-  const child = execa(process.execPath, ['--import', 'tsx', join(REPO, 'src/cli/main.ts'), 'vm', 'build', name, '--bundle', bundle, ...base], {
+function startBuild(name: string, extra: string[] = [], extraEnv: Record<string, string> = {}): { child: ResultPromise; firstStep: Promise<number>; steps: string[] } {
+  const child = execa(process.execPath, ['--import', 'tsx', join(REPO, 'src/cli/main.ts'), 'vm', 'build', name, '--bundle', bundle, ...base, ...extra], {
     cwd: REPO,
-    env: { VMFORGE_CONFIG: env.configPath },
+    env: { VMFORGE_CONFIG: env.configPath, ...extraEnv },
     reject: false,
     buffer: false,
   });
@@ -108,3 +110,41 @@ describe('SIGKILL at any moment of a build, then recover: nothing leaks', () => 
     expect(new Set(rows.map((r) => r.lastStep)).size).toBeGreaterThanOrEqual(5);
   }, 900_000);
 });
+
+describe('a build of the same name after a crash', () => {
+  it('recovers the orphaned domain under the lock and builds, not mistaking it for a foreign one', async () => {
+    // The killed build defined its domain (its journal says to remove it) but never committed: the next build's
+    // recovery removes that domain. The build asks libvirt for its domain names early, before recovery; it must
+    // ask again once recovery has undone something, or it would refuse the name as "not made by vmforge".
+    // To kill it exactly there, the first build finds a virsh on its PATH that, after a define, says so in a
+    // marker file and then waits.
+    const name = uniqueName('vmfagain');
+    const wrapDir = join(env.dir, 'virsh-wrap');
+    const marker = join(env.dir, 'defined');
+    await mkdir(wrapDir, { recursive: true });
+    await writeFile(
+      join(wrapDir, 'virsh'),
+      `#!/bin/sh\n/usr/bin/virsh "$@"\nrc=$?\ncase "$*" in *define*) : > '${marker}'; sleep 20 ;; esac\nexit $rc\n`,
+      { mode: 0o755 },
+    );
+    const b = startBuild(name, ['--no-start'], { PATH: `${wrapDir}:${process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'}` });
+    for (let i = 0; !existsSync(marker); i++) {
+      if (i > 1200) throw new Error('the build never defined its domain');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    b.child.kill('SIGKILL');
+    await b.child;
+    expect(await listDomains()).toContain(name);
+
+    const again = await env.cli(['vm', 'build', name, '--bundle', bundle, ...base, '--no-start']);
+    expect(again.exitCode, again.stderr + again.stdout.slice(-2000)).toBe(0);
+    expect(again.stdout).toMatch(/"event":"undo.done"/);
+    expect((await env.cli(['vm', 'destroy', name])).exitCode).toBe(0);
+    expect(await leftovers(env, name)).toEqual([]);
+  }, 600_000);
+});
+
+async function listDomains(): Promise<string[]> {
+  const r = await execa('virsh', ['-q', '-c', 'qemu:///system', 'list', '--all', '--name'], { reject: false });
+  return String(r.stdout).split('\n').map((l) => l.trim());
+}
