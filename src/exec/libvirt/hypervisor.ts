@@ -6,6 +6,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { isUuid } from '../../core/disk/uuid.js';
 import { notFound, VmforgeError } from '../../errors.js';
 import { commandFailed, type CommandRunner, type RunResult } from '../runner.js';
 
@@ -76,7 +77,7 @@ export class VirshHypervisor implements Hypervisor {
       // string itself (no shell) and runs both commands even when the first fails, so the autostart names the
       // domain by its fresh UUID: if the define failed, it cannot touch a same-named domain someone else has.
       const uuid = opts.autostartUuid;
-      if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(uuid)) throw new VmforgeError('INTERNAL', `not a UUID: ${JSON.stringify(uuid)}`);
+      if (!isUuid(uuid)) throw new VmforgeError('INTERNAL', `not a UUID: ${JSON.stringify(uuid)}`);
       if (/['\\\s;]/.test(file)) {
         // A state dir whose path virsh's quoting cannot carry: two calls.
         await this.virsh(['define', '--validate', '--file', file]);
