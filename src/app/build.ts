@@ -48,7 +48,7 @@ import { storageStepImplementations } from './storage-steps.js';
 import { parseStorageSpec } from '../core/storage/lvm-plan.js';
 import { readLvmFacts } from '../exec/storage/lvm-facts.js';
 import type { StoredHostKey } from '../core/ssh/host-keys.js';
-import { applyGuestEditsWithHostKeys, makeCloudInitSeed, startVmHostKeys, type IdentityState } from './identity-steps.js';
+import { applyGuestEditsWithHostKeys, refillHostKeyPool, makeCloudInitSeed, startVmHostKeys, type IdentityState } from './identity-steps.js';
 import type { PendingHostKeys } from '../exec/tools/ssh-host-keys.js';
 
 export interface BuildOptions {
@@ -108,11 +108,12 @@ export async function buildVm(ctx: AppContext, req: BuildRequest, opts: BuildOpt
   if (opts.wait && spec0.hypervisor === 'xen') throw invalidInput('--wait is not supported for Xen guests yet', "drop --wait and watch the console with 'virsh console NAME'");
   // Made on the thread pool from here on, while the bundle, the host checks and the disk are done (see
   // startVmHostKeys); whatever guest.configure did not take is wiped when the build ends.
-  const hostKeys = opts.dryRun ? undefined : startVmHostKeys(spec0);
+  const hostKeys = opts.dryRun ? undefined : startVmHostKeys(ctx, spec0);
   try {
     return await buildChecked(ctx, spec0, waitTimeoutS, hostKeys, opts);
   } finally {
     hostKeys?.discard();
+    if (hostKeys) await refillHostKeyPool(ctx);
   }
 }
 
