@@ -4,7 +4,7 @@
  * file is skipped, a build through the CLI installs a pooled key and leaves a background filler that tops the
  * pool up, and a filler whose state dir is removed exits without recreating it.
  */
-import { execa } from 'execa';
+import { spawnSync } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -99,7 +99,7 @@ describe('pool files', () => {
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const lock = join(dir, '.fill.lock');
     // A pid that is not running: a child that has exited.
-    const dead = (await execa('true')).pid as number;
+    const dead = spawnSync('true').pid;
     expect(pidAlive(dead)).toBe(false);
     await writeFile(lock, `${dead}\n`);
     expect(await fillerRunning(dir)).toBe(false);
