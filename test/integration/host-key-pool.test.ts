@@ -128,6 +128,18 @@ describe('host keys from the pool', () => {
     expect(again[0]?.fingerprint).not.toBe(pooled);
   });
 
+  it('a build that never gets to take its keys uses up no pooled key', async () => {
+    const dir = join(work, 'discard');
+    await fillPool(dir, 1, { make });
+    const pending = startHostKeys({ comment: 'root@failed', poolDir: dir });
+    await new Promise((r) => setTimeout(r, 100));
+    pending.discard();
+    expect(await pooledKeyCount(dir)).toBe(1);
+    // Only RSA comes from the pool: asking for ed25519 alone leaves it there too.
+    await startHostKeys({ comment: 'root@ed', poolDir: dir }).take(['ed25519']);
+    expect(await pooledKeyCount(dir)).toBe(1);
+  });
+
   it('skips a damaged pool file (it leaves the pool) and takes the next', async () => {
     const dir = join(work, 'damaged');
     await fillPool(dir, 1, { make });

@@ -15,7 +15,7 @@ import { promisify } from 'node:util';
 import { HOST_KEY_TYPES, storedHostKey, type HostKeyType, type StoredHostKey } from '../../core/ssh/host-keys.js';
 import { ecdsaP256PublicBlob, ed25519PublicBlob, opensshEd25519PrivateKey, publicKeyLine, rsaPublicBlob } from '../../core/ssh/openssh-format.js';
 import { invalidInput, VmforgeError } from '../../errors.js';
-import { claimPooledKey, makeRsaPem, POOLED_RSA_BITS } from './host-key-pool.js';
+import { claimPooledKey, makeRsaPem, POOLED_RSA_BITS, pooledKeyCount } from './host-key-pool.js';
 
 export interface GeneratedHostKey extends StoredHostKey {
   /** The private key file (OpenSSH format for Ed25519, PEM for ECDSA/RSA). Non-enumerable; see above. */
@@ -137,25 +137,31 @@ export interface PendingHostKeys {
  */
 export function startHostKeys(opts: HostKeyOptions, make: HostKeyMaker = makeKey): PendingHostKeys {
   const types = checkOptions(opts);
-  const started = new Map<HostKeyType, Promise<GeneratedHostKey>>();
+  // `early` is what runs from now on (and is wiped if nobody takes it); `get` is what take() waits for.
+  const started = new Map<HostKeyType, { early: Promise<GeneratedHostKey | null>; get: () => Promise<GeneratedHostKey> }>();
   for (const type of types) {
-    const p = type === 'rsa' && opts.poolDir ? pooledOrMade(opts.poolDir, opts.comment, make) : limited(() => make(type, opts.comment));
+    if (type === 'rsa' && opts.poolDir) {
+      started.set(type, pooledRsa(opts.poolDir, opts.comment, make));
+      continue;
+    }
+    const p = limited(() => make(type, opts.comment));
     p.catch(() => {}); // held for take(); see above
-    started.set(type, p);
+    started.set(type, { early: p, get: () => p });
   }
   let done = false;
-  const wipeWhenMade = (p: Promise<GeneratedHostKey>) => void p.then((k) => wipeHostKeys([k]), () => {});
+  const wipeWhenMade = (p: Promise<GeneratedHostKey | null>) => void p.then((k) => k && wipeHostKeys([k]), () => {});
   return {
     async take(wanted, signal) {
       if (done) throw new VmforgeError('INTERNAL', 'the host keys were taken or discarded already');
       done = true;
       const missing = wanted.filter((t) => !started.has(t));
       if (missing.length) {
-        for (const p of started.values()) wipeWhenMade(p);
+        for (const e of started.values()) wipeWhenMade(e.early);
         throw new VmforgeError('INTERNAL', `host keys of type ${missing.join(', ')} were not started`);
       }
-      for (const [t, p] of started) if (!wanted.includes(t)) wipeWhenMade(p);
-      const mine = wanted.map((t) => started.get(t) as Promise<GeneratedHostKey>);
+      for (const [t, e] of started) if (!wanted.includes(t)) wipeWhenMade(e.early);
+      const mine = wanted.map((t) => (started.get(t) as { get: () => Promise<GeneratedHostKey> }).get());
+      for (const p of mine) p.catch(() => {}); // awaited together below
       // Keys that arrive after a failure or abort are nobody's: wipe them then.
       const giveUp = () => mine.forEach(wipeWhenMade);
       try {
@@ -172,15 +178,27 @@ export function startHostKeys(opts: HostKeyOptions, make: HostKeyMaker = makeKey
     discard() {
       if (done) return;
       done = true;
-      for (const p of started.values()) wipeWhenMade(p);
+      for (const e of started.values()) wipeWhenMade(e.early);
     },
   };
 }
 
-/** The RSA key from the pool when it has one (a damaged pool file is skipped: it left the pool anyway). */
-async function pooledOrMade(poolDir: string, comment: string, make: HostKeyMaker): Promise<GeneratedHostKey> {
+/**
+ * The RSA key with a pool: made from the start only when the pool is empty now; otherwise a pooled key is
+ * claimed when take() asks for it, so a build that fails before guest.configure uses up no pooled key.
+ */
+function pooledRsa(poolDir: string, comment: string, make: HostKeyMaker): { early: Promise<GeneratedHostKey | null>; get: () => Promise<GeneratedHostKey> } {
+  const early = pooledKeyCount(poolDir)
+    .catch(() => 0) // an unreadable pool is an empty one
+    .then((n) => (n > 0 ? null : limited(() => make('rsa', comment))));
+  early.catch(() => {}); // held for take()
+  return { early, get: async () => (await early) ?? claimedOrMade(poolDir, comment, make) };
+}
+
+/** A key from the pool (a damaged pool file is skipped: it left the pool anyway), or made if none is left. */
+async function claimedOrMade(poolDir: string, comment: string, make: HostKeyMaker): Promise<GeneratedHostKey> {
   for (;;) {
-    const pem = await claimPooledKey(poolDir).catch(() => null); // an unreadable pool is an empty one
+    const pem = await claimPooledKey(poolDir).catch(() => null);
     if (!pem) return limited(() => make('rsa', comment));
     try {
       return rsaHostKeyFromPem(pem, comment);
