@@ -44,6 +44,7 @@ import { chooseCloneStrategy, parseCloneSetting } from './clone-choice.js';
 import { warmStepImplementations, type WarmState } from './clone-steps.js';
 import { goldenKey } from '../core/plan/golden-plan.js';
 import { copyOutOfGuest } from './kernel-files.js';
+import { grubCoreCacheDir } from './grub-core-cache.js';
 import { storageStepImplementations } from './storage-steps.js';
 import { parseStorageSpec } from '../core/storage/lvm-plan.js';
 import { readLvmFacts } from '../exec/storage/lvm-facts.js';
@@ -473,6 +474,7 @@ function stepImplementations(
         fs: spec.fs,
         grubCfgText: plan.grubCfg,
         tmpDir: ctx.config.runDir,
+        coreCacheDir: grubCoreCacheDir(ctx.config),
         signal: c.signal,
       });
     },

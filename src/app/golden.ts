@@ -21,6 +21,7 @@ import { makeFilesystem } from '../exec/tools/mkfs.js';
 import { mount, umount } from '../exec/tools/mount.js';
 import type { StepContext, UndoHandle } from '../pipeline/pipeline.js';
 import type { AppContext } from './context.js';
+import { grubCoreCacheDir } from './grub-core-cache.js';
 
 /** A golden image ready to clone. */
 export interface GoldenImage {
@@ -95,7 +96,16 @@ async function prepare(ctx: AppContext, c: StepContext, plan: BuildPlan, blobPat
     signal: c.signal,
     onProgress: (p) => c.progress(p.compressedBytesRead, plan.manifest.compressedBytes, 'bytes'),
   });
-  await installGrubBios(runner, { diskPath: tmp, rootMountDir: mnt, layout: g.layout, fs, grubCfgText: g.grubCfg, tmpDir: ctx.config.runDir, signal: c.signal });
+  await installGrubBios(runner, {
+    diskPath: tmp,
+    rootMountDir: mnt,
+    layout: g.layout,
+    fs,
+    grubCfgText: g.grubCfg,
+    tmpDir: ctx.config.runDir,
+    coreCacheDir: grubCoreCacheDir(ctx.config),
+    signal: c.signal,
+  });
   await umount(runner, mnt);
   await rmdir(mnt);
   // Checked once here, so that no clone's resize2fs asks for its own e2fsck -f (lastcheck >= last mount).
