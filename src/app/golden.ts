@@ -77,7 +77,9 @@ async function prepare(ctx: AppContext, c: StepContext, plan: BuildPlan, blobPat
   c.info(`preparing golden image ${g.key} (${plan.bundleRef}, ${fs})`);
   await willUndo({ kind: 'file.remove', path: tmp });
   await createSparseFile(tmp, g.layout.diskBytes);
-  await writeAt(tmp, 0, mbrBytes(g.layout, g.diskSignature));
+  // No fsync here nor after GRUB's sectors: the unmount below flushes through the loop device (an fsync of the
+  // whole temp image), and a crash before the rename leaves only a temp file that the undo removes.
+  await writeAt(tmp, 0, mbrBytes(g.layout, g.diskSignature), { sync: false });
   await willUndo({ kind: 'loop.detach-backing', backingFile: tmp });
   const attached = await attachPartitions(runner, { file: tmp, layout: g.layout, strategy: plan.partitionAccess });
   const rootDev = attached.devices.find((d) => d.role === 'root')?.device as string;
@@ -104,6 +106,7 @@ async function prepare(ctx: AppContext, c: StepContext, plan: BuildPlan, blobPat
     grubCfgText: g.grubCfg,
     tmpDir: ctx.config.runDir,
     coreCacheDir: grubCoreCacheDir(ctx.config),
+    syncWrites: false,
     signal: c.signal,
   });
   await umount(runner, mnt);
