@@ -49,7 +49,7 @@ import { storageStepImplementations } from './storage-steps.js';
 import { parseStorageSpec } from '../core/storage/lvm-plan.js';
 import { readLvmFacts } from '../exec/storage/lvm-facts.js';
 import type { StoredHostKey } from '../core/ssh/host-keys.js';
-import { applyGuestEditsWithHostKeys, makeCloudInitSeed, startVmHostKeys, type IdentityState } from './identity-steps.js';
+import { applyGuestEditsWithHostKeys, refillHostKeyPool, makeCloudInitSeed, startVmHostKeys, type IdentityState } from './identity-steps.js';
 import type { PendingHostKeys } from '../exec/tools/ssh-host-keys.js';
 
 export interface BuildOptions {
@@ -65,6 +65,11 @@ export interface BuildOptions {
   clone?: string | undefined;
   /** The caller took the host lock and ran crash recovery already (build-many: once for all its builds). */
   recovered?: boolean;
+  /**
+   * libvirt's domain names, asked for by the caller after that recovery (build-many: one virsh start for all
+   * its builds instead of one each). Names this batch defines meanwhile are its own, distinct and checked.
+   */
+  libvirtNames?: Promise<string[]>;
 }
 
 export type BuildResult =
@@ -109,11 +114,12 @@ export async function buildVm(ctx: AppContext, req: BuildRequest, opts: BuildOpt
   if (opts.wait && spec0.hypervisor === 'xen') throw invalidInput('--wait is not supported for Xen guests yet', "drop --wait and watch the console with 'virsh console NAME'");
   // Made on the thread pool from here on, while the bundle, the host checks and the disk are done (see
   // startVmHostKeys); whatever guest.configure did not take is wiped when the build ends.
-  const hostKeys = opts.dryRun ? undefined : startVmHostKeys(spec0);
+  const hostKeys = opts.dryRun ? undefined : startVmHostKeys(ctx, spec0);
   try {
     return await buildChecked(ctx, spec0, waitTimeoutS, hostKeys, opts);
   } finally {
     hostKeys?.discard();
+    if (hostKeys) await refillHostKeyPool(ctx);
   }
 }
 
@@ -129,7 +135,7 @@ async function buildChecked(
   const emit = opts.dryRun ? (opts.emit ?? (() => {})) : loggedSink(ctx.log(), { kind: 'build', vm: spec0.name }, opts.emit ?? (() => {}));
   // virsh takes ~0.1 s: asked now, answered while the bundle and the host are checked. Awaited (and so thrown)
   // where the answer is needed; the handler only keeps an early failure from counting as unhandled.
-  const earlyLibvirtNames = ctx.hypervisor.listAllNames();
+  const earlyLibvirtNames = opts.libvirtNames ?? ctx.hypervisor.listAllNames();
   earlyLibvirtNames.catch(() => {});
   const rootPasswordHash = opts.rootPasswordFile ? await readPasswordHash(ctx, opts.rootPasswordFile, Boolean(opts.dryRun)) : undefined;
   const sshKeys = await readSshKeys(opts.sshKeyFiles ?? []);
@@ -635,15 +641,8 @@ async function activeNetworks(ctx: AppContext): Promise<string[]> {
 
 /** MACs of every libvirt domain; one `virsh dumpxml` each, a few at a time (each is mostly waiting on libvirtd). */
 async function libvirtMacs(ctx: AppContext, names: string[]): Promise<string[]> {
-  const out: string[] = [];
-  const queue = [...names];
-  const worker = async () => {
-    for (let n = queue.shift(); n !== undefined; n = queue.shift()) {
-      const xml = await ctx.hypervisor.dumpXml(n, { inactive: true }).catch(() => null);
-      if (xml) out.push(...readDomainFacts(xml).macs);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(4, names.length) }, worker));
-  return out;
+  // One virsh start for up to 100 domains (it was one per domain: seconds of CPU on a host with many VMs).
+  const xmls = await ctx.hypervisor.inactiveXmls(names);
+  return xmls.flatMap((xml) => readDomainFacts(xml).macs);
 }
 

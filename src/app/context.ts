@@ -28,10 +28,18 @@ export interface AppContext {
   leases: LeaseRepo;
   /** The operations log (opened on first use, so read-only commands never create it). */
   log(): JsonLog;
+  /** How to start this vmforge again for background work (the host key pool's filler); unset in-process. */
+  selfCommand?: SelfCommand;
   close(): Promise<void>;
 }
 
-export async function createContext(opts: { configPath?: string; config?: Config; runner?: HostRunner; readOnly?: boolean; libvirtUri?: string }): Promise<AppContext> {
+export interface SelfCommand {
+  execPath: string;
+  execArgv: readonly string[];
+  entry: string | undefined;
+}
+
+export async function createContext(opts: { configPath?: string; config?: Config; runner?: HostRunner; readOnly?: boolean; libvirtUri?: string; selfCommand?: SelfCommand }): Promise<AppContext> {
   const loaded = opts.config ?? (await loadConfig(opts.configPath));
   // --connect URI: every virsh call of this invocation (and the undo records it journals) uses it.
   const config = opts.libvirtUri ? { ...loaded, libvirt: { ...loaded.libvirt, uri: opts.libvirtUri } } : loaded;
@@ -51,6 +59,7 @@ export async function createContext(opts: { configPath?: string; config?: Config
     networks: new NetworkRepo(db),
     leases: new LeaseRepo(db),
     log: () => (logger ??= openLog(config.stateDir)),
+    ...(opts.selfCommand ? { selfCommand: opts.selfCommand } : {}),
     close: () => db.destroy(),
   };
 }

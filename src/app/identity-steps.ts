@@ -11,6 +11,7 @@ import type { BuildPlan } from '../core/plan/build-plan.js';
 import type { StoredHostKey } from '../core/ssh/host-keys.js';
 import { VmforgeError } from '../errors.js';
 import { makeSeedImage } from '../exec/tools/cloud-init-seed.js';
+import { hostKeyPoolDir, refillInBackground } from '../exec/tools/host-key-pool.js';
 import { publicHostKeys, startHostKeys, wipeHostKeys, type PendingHostKeys } from '../exec/tools/ssh-host-keys.js';
 import type { StepContext } from '../pipeline/pipeline.js';
 import type { Lease } from '../store/networks.js';
@@ -29,8 +30,24 @@ export interface IdentityState {
  * /etc/ssh, which decides, is read only then; the ones not taken are wiped. The caller must `discard()` them
  * when the build ends, whether guest.configure took them or not.
  */
-export function startVmHostKeys(spec: { name: string; hostKeys?: boolean }): PendingHostKeys | undefined {
-  return spec.hostKeys === false ? undefined : startHostKeys({ comment: `root@${spec.name}` });
+export function startVmHostKeys(ctx: AppContext, spec: { name: string; hostKeys?: boolean }): PendingHostKeys | undefined {
+  if (spec.hostKeys === false) return undefined;
+  const poolDir = ctx.config.ssh.hostKeyPool > 0 ? hostKeyPoolDir(ctx.config.stateDir) : undefined;
+  return startHostKeys({ comment: `root@${spec.name}`, ...(poolDir ? { poolDir } : {}) });
+}
+
+/**
+ * After a build that made host keys: starts the pool's filler in the background when the pool is below its
+ * target (the CLI only: an in-process caller has no command to start). Never fails the build.
+ */
+export async function refillHostKeyPool(ctx: AppContext): Promise<void> {
+  const target = ctx.config.ssh.hostKeyPool;
+  if (target <= 0 || !ctx.selfCommand) return;
+  try {
+    await refillInBackground(hostKeyPoolDir(ctx.config.stateDir), target, { ...ctx.selfCommand, configPath: ctx.config.source });
+  } catch (e) {
+    ctx.log().warn({ err: (e as Error).message }, 'could not start the host key pool filler');
+  }
 }
 
 /**

@@ -119,6 +119,16 @@ export const configSchema = z
       })
       .strict()
       .optional(),
+    ssh: z
+      .object({
+        /**
+         * RSA host keys kept made ahead (host-key-pool.ts), so a build does not wait for RSA's prime search;
+         * refilled in the background at low priority. 0: every build makes its own.
+         */
+        hostKeyPool: z.number().int().min(0).max(1000).default(20),
+      })
+      .strict()
+      .default({}),
     boot: z
       .object({
         waitTimeoutSeconds: z.number().int().min(1).max(3600).default(300),

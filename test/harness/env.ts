@@ -115,7 +115,7 @@ export async function makeTestEnv(extraYaml = ''): Promise<TestEnv> {
   const dir = await mkdtemp('/var/tmp/vmforge-test-');
   // QEMU runs unprivileged and must traverse to the disk: mkdtemp's 0700 would stop it.
   await chmod(dir, 0o755);
-  const yaml = `stateDir: ${dir}/state\nbundles:\n  dir: ${TEMPLATE_CACHE}\n${withCloneSetting(extraYaml)}`;
+  const yaml = `stateDir: ${dir}/state\nbundles:\n  dir: ${TEMPLATE_CACHE}\n${withKeyPoolSetting(withCloneSetting(extraYaml))}`;
   const configPath = join(dir, 'config.yaml');
   await writeFile(configPath, yaml);
   const config = parseConfig(yaml, configPath);
@@ -146,6 +146,15 @@ function withCloneSetting(extraYaml: string): string {
   if (/^\s+clone:/m.test(extraYaml)) return extraYaml;
   if (/^storage:\s*$/m.test(extraYaml)) return extraYaml.replace(/^storage:\s*$/m, 'storage:\n  clone: off');
   return `storage:\n  clone: off\n${extraYaml}`;
+}
+
+/**
+ * No host key pool unless the test's YAML has an `ssh:` section: a pool's background filler would outlive the
+ * test (and its state dir) and spend the CI's cores on RSA primes. test/integration/host-key-pool.test.ts
+ * covers the pool.
+ */
+function withKeyPoolSetting(yaml: string): string {
+  return /^ssh:/m.test(yaml) ? yaml : `${yaml.replace(/\n?$/, '\n')}ssh:\n  hostKeyPool: 0\n`;
 }
 
 /** Everything a VM could leave on the host, as seen from the outside (not through vmforge's own state). */

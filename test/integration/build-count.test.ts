@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
 import { existsSync } from 'node:fs';
-import { readdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ensureLibvirt, ensureTemplate, leftovers, makeTestEnv, requireRoot, uniqueName, type TestEnv } from '../harness/env.js';
 
@@ -42,8 +42,17 @@ describe('vm build --count', () => {
     const prefix = uniqueName('wtcount');
     const names = [1, 2, 3].map((i) => `${prefix}-${i}`);
     made.push(...names);
-    const r = await env.cli(['vm', 'build', `${prefix}-%d`, '--count', '3', '--bundle', bundle, ...base, '--json']);
+    // A virsh on PATH that notes each start: the batch asks libvirt for its domain names once, not once per VM.
+    const wrapDir = join(env.dir, 'virsh-count');
+    const calls = join(wrapDir, 'calls.log');
+    await mkdir(wrapDir);
+    await writeFile(join(wrapDir, 'virsh'), `#!/bin/sh\necho "$*" >> '${calls}'\nexec /usr/bin/virsh "$@"\n`, { mode: 0o755 });
+    const r = await env.cli(['vm', 'build', `${prefix}-%d`, '--count', '3', '--bundle', bundle, ...base, '--json'], {
+      env: { PATH: `${wrapDir}:${process.env.PATH ?? ''}` },
+    });
     expect(r.exitCode, r.stderr + r.stdout.slice(-2000)).toBe(0);
+    const virshCalls = (await readFile(calls, 'utf8')).trim().split('\n');
+    expect(virshCalls.filter((c) => / list --all --name$/.test(c))).toHaveLength(1);
     const lines = jsonLines(r.stdout);
     const results = lines.filter((l) => l.event === 'result');
     expect(results.map((l) => l.vm).sort()).toEqual(names);

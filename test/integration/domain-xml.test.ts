@@ -219,6 +219,44 @@ describe('VirshHypervisor on qemu:///system (define only, never started)', () =>
     expect(existsSync(disk)).toBe(true); // undefine never touches disk images
   });
 
+  it('reads many definitions with one virsh start, leaving out a missing domain; a quote-carrying name alone', async () => {
+    const names = [`${name}-a`, `${name}-b`, `${name}-it's`];
+    try {
+      for (const n of names) {
+        await h.defineXml(
+          buildDomainXml(
+            domainModelFor({
+              name: n,
+              uuid: randomUUID(),
+              hypervisor: 'qemu',
+              cpus: 1,
+              memoryMiB: 64,
+              diskPath: join(dir, 'disk.raw'),
+              diskFormat: 'raw',
+              nic: { type: 'user' },
+              mac: `52:54:00:aa:bb:0${names.indexOf(n)}`,
+              serialSocketPath: join(dir, 'serial.sock'),
+              serialLogPath: join(dir, 'serial.log'),
+            }),
+          ),
+        );
+      }
+      let virshStarts = 0;
+      const counting: CommandRunner = { run: (argv, o) => ((virshStarts += argv[0] === 'virsh' ? 1 : 0), runner.run(argv, o)) };
+      const xmls = await new VirshHypervisor(counting, 'qemu:///system').inactiveXmls([names[0]!, `${name}-missing`, names[1]!, names[2]!]);
+      // One for the three plain names (the missing one among them), one for the name with a quote.
+      expect(virshStarts).toBe(2);
+      const facts = xmls.map(readDomainFacts);
+      expect(facts.map((f) => f.name).sort()).toEqual([...names].sort());
+      expect(facts.flatMap((f) => f.macs).sort()).toEqual(['52:54:00:aa:bb:00', '52:54:00:aa:bb:01', '52:54:00:aa:bb:02']);
+      expect(await h.inactiveXmls([])).toEqual([]);
+      const down = new VirshHypervisor(runner, `qemu+unix:///system?socket=${join(work, 'no-such.sock')}`);
+      await expect(down.inactiveXmls(names)).rejects.toMatchObject({ code: 'HYPERVISOR_UNREACHABLE' });
+    } finally {
+      for (const n of names) await h.undefine(n);
+    }
+  });
+
   it('defines with autostart in one virsh call, and a failed define never marks a same-named domain', async () => {
     const xmlWith = (uuid: string) =>
       buildDomainXml(

@@ -6,7 +6,12 @@ import { makeRenderer, type Renderer } from '../render.js';
 export async function withContext<T>(cmd: Command, fn: (ctx: AppContext) => Promise<T>, opts: { readOnly?: boolean } = {}): Promise<T> {
   const { createContext } = await import('../../app/context.js');
   const globals = cmd.optsWithGlobals() as { config?: string; connect?: string };
-  const ctx = await createContext({ configPath: globals.config, readOnly: opts.readOnly ?? false, ...(globals.connect ? { libvirtUri: globals.connect } : {}) });
+  const ctx = await createContext({
+    configPath: globals.config,
+    readOnly: opts.readOnly ?? false,
+    ...(globals.connect ? { libvirtUri: globals.connect } : {}),
+    selfCommand: { execPath: process.execPath, execArgv: process.execArgv, entry: process.argv[1] },
+  });
   try {
     return await fn(ctx);
   } finally {

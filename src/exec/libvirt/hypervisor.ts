@@ -34,9 +34,17 @@ export interface Hypervisor {
   listAllNames(): Promise<string[]>;
   /** The live XML of a running domain, or with `inactive` the persistent definition. */
   dumpXml(name: string, opts?: { inactive?: boolean }): Promise<string>;
+  /**
+   * The persistent definitions of `names`, as few virsh starts as it takes; a domain gone meanwhile is left out
+   * (in no particular order: each XML names its domain).
+   */
+  inactiveXmls(names: readonly string[]): Promise<string[]>;
   /** Throws HYPERVISOR_UNREACHABLE when libvirt cannot be reached. */
   ping(): Promise<void>;
 }
+
+/** Domains per virsh start in inactiveXmls: keeps the command string far below any argv limit. */
+const XMLS_PER_CALL = 100;
 
 export interface VirshHypervisorOptions {
   /** Per-command limit; default 120 s (destroy of a wedged guest can take a while). */
@@ -167,6 +175,33 @@ export class VirshHypervisor implements Hypervisor {
     return stdout;
   }
 
+  async inactiveXmls(names: readonly string[]): Promise<string[]> {
+    // A name virsh's single quotes cannot carry is asked for on its own.
+    const batchable = names.filter((n) => !/['\\]/.test(n) && ![...n].some((ch) => ch.charCodeAt(0) < 0x20));
+    const single = names.filter((n) => !batchable.includes(n));
+    const out: string[] = [];
+    for (let i = 0; i < batchable.length; i += XMLS_PER_CALL) {
+      const cmd = batchable
+        .slice(i, i + XMLS_PER_CALL)
+        .map((n) => `dumpxml --inactive --domain '${n}'`)
+        .join(' ; ');
+      // virsh runs every command even when one fails (a domain undefined meanwhile): its error is on stderr,
+      // its XML missing from stdout. The exit status is the last command's, so stderr is the test.
+      const res = await this.virsh([cmd], { okCodes: [1] });
+      const errors = res.stderr.split('\n').filter((l) => l.startsWith('error:') && !NOT_FOUND_RE.test(l));
+      if (errors.length) throw commandFailed(['virsh', '--quiet', '-c', this.uri, cmd], res.exitCode, errors.join('\n'));
+      out.push(...(res.stdout.match(/<domain[\s>][\s\S]*?<\/domain>/g) ?? []));
+    }
+    for (const n of single) {
+      const xml = await this.dumpXml(n, { inactive: true }).catch((e: unknown) => {
+        if (e instanceof VmforgeError && e.code === 'NOT_FOUND') return null;
+        throw e;
+      });
+      if (xml) out.push(xml);
+    }
+    return out;
+  }
+
   async ping(): Promise<void> {
     await this.virsh(['uri']);
   }
@@ -183,10 +218,13 @@ export class VirshHypervisor implements Hypervisor {
     }
   }
 
-  private async virsh(args: string[]): Promise<RunResult> {
+  private async virsh(args: string[], opts: { okCodes?: number[] } = {}): Promise<RunResult> {
     try {
       // --quiet keeps informational lines ("Domain 'x' defined") out of stdout we parse.
-      return await this.runner.run(['virsh', '--quiet', '-c', this.uri, ...args], { timeoutMs: this.timeoutMs });
+      const res = await this.runner.run(['virsh', '--quiet', '-c', this.uri, ...args], { timeoutMs: this.timeoutMs, ...opts });
+      // With okCodes a failure to connect comes back as a result: the same error as when it throws.
+      if (res.exitCode !== 0 && UNREACHABLE_RE.test(res.stderr)) throw commandFailed(['virsh', ...args], res.exitCode, res.stderr);
+      return res;
     } catch (e) {
       if (isCommandFailed(e) && UNREACHABLE_RE.test(e.message)) {
         const detail = e.message

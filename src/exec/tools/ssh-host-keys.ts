@@ -1,27 +1,26 @@
 /**
  * A VM's SSH host keys, made on the host so their fingerprints are known before the VM first boots (`vm show`,
- * `vm known-hosts`). They are made with node:crypto, not ssh-keygen: no child process, no key file on the host
- * disk, and generateKeyPair runs on libuv's thread pool, so a build starts them early and only waits for them in
- * guest.configure (RSA 3072 takes 0.1 to over 1 s, by luck of the prime search). The files are what
+ * `vm known-hosts`). They are made with node:crypto, not ssh-keygen: no child process, and generateKeyPair runs
+ * on libuv's thread pool, so a build starts them early and only waits for them in guest.configure. RSA 3072
+ * takes 0.1 to over 1 s, by luck of the prime search, so the RSA key comes from the pool (host-key-pool.ts)
+ * when it has one. The files are what
  * `ssh-keygen -m PEM` writes: Ed25519 in OpenSSH's own format, ECDSA as SEC1 PEM and RSA as PKCS#1 PEM, which
  * every OpenSSH reads (RHEL 6's 5.3 included; it predates the OpenSSH format and Ed25519).
  *
  * A GeneratedHostKey's `privateKey` is not enumerable: JSON.stringify (--json output, the operations log),
  * object spread and util.inspect leave it out, so passing a key where a StoredHostKey is expected cannot leak it.
  */
-import { generateKeyPair, randomBytes, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPair, randomBytes, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
 import { HOST_KEY_TYPES, storedHostKey, type HostKeyType, type StoredHostKey } from '../../core/ssh/host-keys.js';
 import { ecdsaP256PublicBlob, ed25519PublicBlob, opensshEd25519PrivateKey, publicKeyLine, rsaPublicBlob } from '../../core/ssh/openssh-format.js';
 import { invalidInput, VmforgeError } from '../../errors.js';
+import { claimPooledKey, makeRsaPem, POOLED_RSA_BITS } from './host-key-pool.js';
 
 export interface GeneratedHostKey extends StoredHostKey {
   /** The private key file (OpenSSH format for Ed25519, PEM for ECDSA/RSA). Non-enumerable; see above. */
   readonly privateKey: Buffer;
 }
-
-/** RSA size set explicitly, as vmforge did with ssh-keygen, whose default changed over time (2048, then 3072). */
-const RSA_BITS = 3072;
 
 const generateKeyPairAsync = promisify(generateKeyPair);
 
@@ -51,14 +50,23 @@ async function makeKey(type: HostKeyType, comment: string): Promise<GeneratedHos
       const pem = privateKey.export({ format: 'pem', type: 'sec1' });
       return withPrivateKey(storedHostKey(type, publicKeyLine(blob, comment)), Buffer.from(pem));
     }
-    case 'rsa': {
-      const { publicKey, privateKey } = await generateKeyPairAsync('rsa', { modulusLength: RSA_BITS, publicExponent: 0x10001 });
-      const jwk = publicKey.export({ format: 'jwk' });
-      const blob = rsaPublicBlob(fromBase64Url(jwk.e), fromBase64Url(jwk.n));
-      const pem = privateKey.export({ format: 'pem', type: 'pkcs1' });
-      return withPrivateKey(storedHostKey(type, publicKeyLine(blob, comment)), Buffer.from(pem));
-    }
+    case 'rsa':
+      return rsaHostKeyFromPem(await makeRsaPem(), comment);
   }
+}
+
+/**
+ * The host key of an RSA private key in PKCS#1 PEM (made here or taken from the pool, host-key-pool.ts); the
+ * PEM becomes the key's private half. Throws on anything but an RSA key of the pooled size.
+ */
+export function rsaHostKeyFromPem(pem: Buffer, comment: string): GeneratedHostKey {
+  const privateKey = createPrivateKey(pem);
+  if (privateKey.asymmetricKeyType !== 'rsa' || privateKey.asymmetricKeyDetails?.modulusLength !== POOLED_RSA_BITS) {
+    throw new VmforgeError('INTERNAL', `not an RSA ${POOLED_RSA_BITS} private key`);
+  }
+  const jwk = createPublicKey(privateKey).export({ format: 'jwk' });
+  const blob = rsaPublicBlob(fromBase64Url(jwk.e), fromBase64Url(jwk.n));
+  return withPrivateKey(storedHostKey('rsa', publicKeyLine(blob, comment)), pem);
 }
 
 function rawEd25519Public(key: KeyObject): Uint8Array {
@@ -100,6 +108,8 @@ export interface HostKeyOptions {
   comment: string;
   /** Default: ed25519, ecdsa, rsa. */
   types?: readonly HostKeyType[];
+  /** The RSA key pool (host-key-pool.ts) to take the RSA key from before making one. */
+  poolDir?: string;
 }
 
 function checkOptions(opts: HostKeyOptions): readonly HostKeyType[] {
@@ -129,7 +139,7 @@ export function startHostKeys(opts: HostKeyOptions, make: HostKeyMaker = makeKey
   const types = checkOptions(opts);
   const started = new Map<HostKeyType, Promise<GeneratedHostKey>>();
   for (const type of types) {
-    const p = limited(() => make(type, opts.comment));
+    const p = type === 'rsa' && opts.poolDir ? pooledOrMade(opts.poolDir, opts.comment, make) : limited(() => make(type, opts.comment));
     p.catch(() => {}); // held for take(); see above
     started.set(type, p);
   }
@@ -165,6 +175,19 @@ export function startHostKeys(opts: HostKeyOptions, make: HostKeyMaker = makeKey
       for (const p of started.values()) wipeWhenMade(p);
     },
   };
+}
+
+/** The RSA key from the pool when it has one (a damaged pool file is skipped: it left the pool anyway). */
+async function pooledOrMade(poolDir: string, comment: string, make: HostKeyMaker): Promise<GeneratedHostKey> {
+  for (;;) {
+    const pem = await claimPooledKey(poolDir).catch(() => null); // an unreadable pool is an empty one
+    if (!pem) return limited(() => make('rsa', comment));
+    try {
+      return rsaHostKeyFromPem(pem, comment);
+    } catch {
+      pem.fill(0);
+    }
+  }
 }
 
 /** Makes the keys and waits for them: startHostKeys(opts).take(all of them). */
