@@ -44,6 +44,7 @@ import { chooseCloneStrategy, parseCloneSetting } from './clone-choice.js';
 import { warmStepImplementations, type WarmState } from './clone-steps.js';
 import { goldenKey } from '../core/plan/golden-plan.js';
 import { copyOutOfGuest } from './kernel-files.js';
+import { grubCoreCacheDir } from './grub-core-cache.js';
 import { storageStepImplementations } from './storage-steps.js';
 import { parseStorageSpec } from '../core/storage/lvm-plan.js';
 import { readLvmFacts } from '../exec/storage/lvm-facts.js';
@@ -407,7 +408,9 @@ function stepImplementations(
         if (e instanceof VmforgeError && e.code === 'CONFLICT') await undo.cancel();
         throw e;
       });
-      await writeAt(paths.disk, 0, mbrBytes(plan.layout, plan.diskSignature));
+      // No fsync: root.release's unmount flushes through the loop device, which fsyncs the whole image; a crash
+      // before that removes the file (undo). Under I/O load this fsync alone took up to ~250 ms.
+      await writeAt(paths.disk, 0, mbrBytes(plan.layout, plan.diskSignature), { sync: false });
     },
     'disk.attach': async (c, s) => {
       const { plan } = cur;
@@ -479,6 +482,9 @@ function stepImplementations(
         fs: spec.fs,
         grubCfgText: plan.grubCfg,
         tmpDir: ctx.config.runDir,
+        coreCacheDir: grubCoreCacheDir(ctx.config),
+        // Made durable by root.release's unmount (see syncWrites); a crash before it undoes the disk.
+        syncWrites: false,
         signal: c.signal,
       });
     },

@@ -21,6 +21,7 @@ import { makeFilesystem } from '../exec/tools/mkfs.js';
 import { mount, umount } from '../exec/tools/mount.js';
 import type { StepContext, UndoHandle } from '../pipeline/pipeline.js';
 import type { AppContext } from './context.js';
+import { grubCoreCacheDir } from './grub-core-cache.js';
 
 /** A golden image ready to clone. */
 export interface GoldenImage {
@@ -76,7 +77,9 @@ async function prepare(ctx: AppContext, c: StepContext, plan: BuildPlan, blobPat
   c.info(`preparing golden image ${g.key} (${plan.bundleRef}, ${fs})`);
   await willUndo({ kind: 'file.remove', path: tmp });
   await createSparseFile(tmp, g.layout.diskBytes);
-  await writeAt(tmp, 0, mbrBytes(g.layout, g.diskSignature));
+  // No fsync here nor after GRUB's sectors: the unmount below flushes through the loop device (an fsync of the
+  // whole temp image), and a crash before the rename leaves only a temp file that the undo removes.
+  await writeAt(tmp, 0, mbrBytes(g.layout, g.diskSignature), { sync: false });
   await willUndo({ kind: 'loop.detach-backing', backingFile: tmp });
   const attached = await attachPartitions(runner, { file: tmp, layout: g.layout, strategy: plan.partitionAccess });
   const rootDev = attached.devices.find((d) => d.role === 'root')?.device as string;
@@ -95,7 +98,17 @@ async function prepare(ctx: AppContext, c: StepContext, plan: BuildPlan, blobPat
     signal: c.signal,
     onProgress: (p) => c.progress(p.compressedBytesRead, plan.manifest.compressedBytes, 'bytes'),
   });
-  await installGrubBios(runner, { diskPath: tmp, rootMountDir: mnt, layout: g.layout, fs, grubCfgText: g.grubCfg, tmpDir: ctx.config.runDir, signal: c.signal });
+  await installGrubBios(runner, {
+    diskPath: tmp,
+    rootMountDir: mnt,
+    layout: g.layout,
+    fs,
+    grubCfgText: g.grubCfg,
+    tmpDir: ctx.config.runDir,
+    coreCacheDir: grubCoreCacheDir(ctx.config),
+    syncWrites: false,
+    signal: c.signal,
+  });
   await umount(runner, mnt);
   await rmdir(mnt);
   // Checked once here, so that no clone's resize2fs asks for its own e2fsck -f (lastcheck >= last mount).

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GRUB_BIOS_PREFIX } from '../../src/core/boot/grub-bios.js';
+import { GRUB_BIOS_PREFIX, GRUB_I386_PC_DIR } from '../../src/core/boot/grub-bios.js';
 import { planDiskLayout, type DiskLayout } from '../../src/core/disk/layout.js';
 import { mbrBytes } from '../../src/core/disk/mbr.js';
 import { uuidFromBytes } from '../../src/core/disk/uuid.js';
@@ -17,6 +17,7 @@ import { VmforgeError } from '../../src/errors.js';
 import { HostProcessRunner } from '../../src/exec/runner.js';
 import { createSparseFile, readAt, removeFile, writeAt } from '../../src/exec/tools/disk-image.js';
 import { installGrubBios } from '../../src/exec/tools/grub.js';
+import { grubCoreImage } from '../../src/exec/tools/grub-core-cache.js';
 import {
   attachPartitions,
   detachPartitions,
@@ -202,7 +203,14 @@ describe('disk image, partitions, filesystems and BIOS GRUB (root)', () => {
         'halt',
         '',
       ].join('\n');
-      const res = await installGrubBios(runner, { diskPath: disk, rootMountDir: mnt, layout, fs, grubCfgText: cfg, tmpDir: work });
+      // The disk that boots gets its core.img from the cache (filled by the first call here), as builds after the
+      // first one on a host do.
+      const coreCacheDir = join(work, `grub-core-${fs}`);
+      const made = await grubCoreImage(runner, { fs, grubDir: GRUB_I386_PC_DIR, cacheDir: coreCacheDir });
+      expect(made.cached).toBe(false);
+      const res = await installGrubBios(runner, { diskPath: disk, rootMountDir: mnt, layout, fs, grubCfgText: cfg, tmpDir: work, coreCacheDir });
+      expect(res.coreCached).toBe(true);
+      expect(await readAt(disk, 1024, made.core.length - 512)).toEqual(made.core.subarray(512));
       expect(res.coreSectors).toBeLessThan(layout.firstPartitionLba);
       expect(await readFile(join(mnt, 'boot/grub/grub.cfg'), 'utf8')).toBe(cfg);
       await readFile(join(mnt, 'boot/grub/i386-pc/normal.mod'));

@@ -3,8 +3,8 @@
  * GNU tar -S for a sparse file) with '..' names, absolute names, symlinks and hard links pointing at host files,
  * a directory symlink with a file written "through" it, a 100 GiB sparse file, a device node where a config file
  * should be, and more data than the disk holds. Each is extracted by vmforge's own extractBundle into a fresh,
- * small, loop-mounted ext4 (what a build does), and then the Debian guest edits run on whatever was extracted, as
- * a build would if extraction let it through. Afterwards the host canaries (a file, a directory with files, the
+ * small, loop-mounted ext4 (what a build does), and then the Debian guest edits (and, for /boot, the GRUB install)
+ * run on whatever was extracted, as a build would if extraction let it through. Afterwards the host canaries (a file, a directory with files, the
  * paths the archive aimed at) must be exactly as before: content, inode, link count, mtime.
  */
 import { execa } from 'execa';
@@ -16,7 +16,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { extractBundle } from '../../src/bundles/extract.js';
 import { debianEdits, debianFilesToRead } from '../../src/core/guest/debian.js';
 import { VmforgeError } from '../../src/errors.js';
+import { planDiskLayout } from '../../src/core/disk/layout.js';
+import { mbrBytes } from '../../src/core/disk/mbr.js';
+import { MiB } from '../../src/core/units.js';
 import { GuestRoot } from '../../src/exec/guestfs/guest-root.js';
+import { createSparseFile, writeAt } from '../../src/exec/tools/disk-image.js';
+import { installGrubBios } from '../../src/exec/tools/grub.js';
 import { HostProcessRunner } from '../../src/exec/runner.js';
 import { ensureLibvirt, leftovers, makeTestEnv, REPO, requireRoot, uniqueName } from '../harness/env.js';
 
@@ -292,6 +297,47 @@ describe('hostile bundles: nothing outside the target changes', () => {
     expect(edit?.code).toBe('UNSAFE_PATH');
     expect(edit?.message).toBe("guest path '/etc/hosts' is a device node; refusing to touch it");
     await hostUntouched();
+  });
+
+  it('GRUB install: .mod names that are symlinks to host files, a FIFO or a device node, and /boot/grub -> host dir: nothing written through them', async () => {
+    // Each case: its members, and where inside the guest the modules must land (a link is resolved inside it).
+    const cases: [Member[], string][] = [
+      [
+        [
+          { name: './boot/', type: 'dir' },
+          { name: './boot/grub/', type: 'dir' },
+          { name: './boot/grub/i386-pc/', type: 'dir' },
+          { name: './boot/grub/i386-pc/normal.mod', type: 'symlink', link: CANARY },
+          { name: './boot/grub/i386-pc/linux.mod', type: 'symlink', link: `../../../../../..${HOSTDIR}/passwd` },
+          { name: './boot/grub/i386-pc/echo.mod', type: 'symlink', link: `${ESCAPE}/echo.mod` },
+          { name: './boot/grub/i386-pc/serial.mod', type: 'fifo' },
+          { name: './boot/grub/i386-pc/search.mod', type: 'chr', major: 1, minor: 1 },
+        ],
+        'boot/grub/i386-pc',
+      ],
+      [
+        [
+          { name: './boot/', type: 'dir' },
+          { name: './boot/grub', type: 'symlink', link: HOSTDIR },
+        ],
+        `${HOSTDIR.slice(1)}/i386-pc`,
+      ],
+      [[{ name: './boot', type: 'symlink', link: `../../../../../..${HOSTDIR}` }], `${HOSTDIR.slice(1)}/grub/i386-pc`],
+    ];
+    for (const [members, modDir] of cases) {
+      const root = await freshFs(64);
+      expect(await extract(await archive([...BASE, ...members]), root)).toBeNull();
+      const layout = planDiskLayout({ diskBytes: 128 * MiB, swapBytes: 0 });
+      const disk = join(work, `fs-${++seq}.img`);
+      await createSparseFile(disk, layout.diskBytes);
+      await writeAt(disk, 0, mbrBytes(layout, 0x12345678));
+      const res = await installGrubBios(runner, { diskPath: disk, rootMountDir: root, layout, fs: 'ext4', grubCfgText: '# test\n' });
+      expect(res.modulesCopied).toBeGreaterThan(200);
+      await hostUntouched();
+      // The guest got regular files where the links, the FIFO and the device node were.
+      for (const m of ['normal', 'linux', 'echo', 'serial', 'search']) expect(await typeIn(root, `${modDir}/${m}.mod`), `${modDir}/${m}`).toBe('file');
+      expect(await readFile(join(root, modDir, 'normal.mod'))).toEqual(await readFile('/usr/lib/grub/i386-pc/normal.mod'));
+    }
   });
 
   it('more data than the disk holds: INSUFFICIENT_SPACE saying it does not fit and which --disk to use', async () => {

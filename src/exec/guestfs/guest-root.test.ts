@@ -438,3 +438,98 @@ describe('GuestRoot against hostile images', () => {
     await expectCode(guest.writeText('/etc/network/interfaces', 'x'), 'NOT_FOUND');
   });
 });
+
+describe('GuestRoot.copyIntoDir', () => {
+  async function sources(files: Record<string, string>): Promise<{ name: string; hostPath: string }[]> {
+    const dir = path.join(tmp, 'src');
+    await fsp.mkdir(dir, { recursive: true });
+    const out = [];
+    for (const [name, content] of Object.entries(files)) {
+      await fsp.writeFile(path.join(dir, name), content, { mode: 0o644 });
+      out.push({ name, hostPath: path.join(dir, name) });
+    }
+    return out;
+  }
+
+  it('creates the directory and copies every file with the source mode, many at a time', async () => {
+    const files = await sources(Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`m${i}.mod`, `module ${i}\n`])));
+    await guest.copyIntoDir('/boot/grub/i386-pc', files, 8);
+    expect((await fsp.readdir(inRoot('boot/grub/i386-pc'))).length).toBe(40);
+    expect(await fsp.readFile(inRoot('boot/grub/i386-pc/m17.mod'), 'utf8')).toBe('module 17\n');
+    expect((await fsp.stat(inRoot('boot/grub/i386-pc/m17.mod'))).mode & 0o7777).toBe(0o644);
+    // Again, over the files it made: replaced, not appended to.
+    await fsp.writeFile(files[0]?.hostPath as string, 'v2\n');
+    await guest.copyIntoDir('/boot/grub/i386-pc', files, 8);
+    expect(await fsp.readFile(inRoot('boot/grub/i386-pc/m0.mod'), 'utf8')).toBe('v2\n');
+    expect(await leftovers(inRoot('boot/grub/i386-pc'))).toEqual([]);
+  });
+
+  it('a symlink at a target name (absolute or relative, to a host file) is replaced, never written through', async () => {
+    const host = await hostFile('normal.mod', 'HOST MODULE\n');
+    const other = await hostFile('linux.mod', 'HOST MODULE 2\n');
+    await fsp.mkdir(inRoot('boot/grub/i386-pc'), { recursive: true });
+    await fsp.symlink(host.path, inRoot('boot/grub/i386-pc/normal.mod'));
+    await fsp.symlink(path.relative(inRoot('boot/grub/i386-pc'), other.path), inRoot('boot/grub/i386-pc/linux.mod'));
+    await guest.copyIntoDir('/boot/grub/i386-pc', await sources({ 'normal.mod': 'GUEST normal\n', 'linux.mod': 'GUEST linux\n' }));
+    await host.assertUntouched();
+    await other.assertUntouched();
+    for (const n of ['normal', 'linux']) {
+      expect((await fsp.lstat(inRoot(`boot/grub/i386-pc/${n}.mod`))).isFile()).toBe(true);
+      expect(await fsp.readFile(inRoot(`boot/grub/i386-pc/${n}.mod`), 'utf8')).toBe(`GUEST ${n}\n`);
+    }
+  });
+
+  it("copyFile's COPYFILE_EXCL (what copyIntoDir relies on after its unlink) refuses a symlink, even a dangling one", async () => {
+    const [src] = await sources({ 'x.mod': 'X\n' });
+    const host = await hostFile('exists.mod');
+    const absent = path.join(hostDir, 'absent.mod');
+    await fsp.symlink(host.path, inRoot('etc/l1'));
+    await fsp.symlink(absent, inRoot('etc/l2'));
+    for (const l of ['etc/l1', 'etc/l2']) await expect(fsp.copyFile(src?.hostPath as string, inRoot(l), fsp.constants.COPYFILE_EXCL)).rejects.toMatchObject({ code: 'EEXIST' });
+    await host.assertUntouched();
+    expect(await fsp.readdir(hostDir)).toEqual(['exists.mod']);
+  });
+
+  it('/boot/grub -> host dir: the directory resolves inside the guest', async () => {
+    const hostGrub = path.join(tmp, 'host-grub');
+    await fsp.mkdir(hostGrub);
+    await fsp.mkdir(inRoot('boot'));
+    await fsp.symlink(hostGrub, inRoot('boot/grub'));
+    await guest.copyIntoDir('/boot/grub/i386-pc', await sources({ 'normal.mod': 'GUEST\n' }));
+    expect(await fsp.readdir(hostGrub)).toEqual([]);
+    expect(await fsp.readFile(inRoot(path.join(hostGrub, 'i386-pc/normal.mod')), 'utf8')).toBe('GUEST\n');
+  });
+
+  it('a socket at a name is replaced by a file; a directory at a name is refused; names must be plain', async () => {
+    await fsp.mkdir(inRoot('boot/grub/i386-pc'), { recursive: true });
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(inRoot('boot/grub/i386-pc/a.mod'), resolve));
+    try {
+      await guest.copyIntoDir('/boot/grub/i386-pc', await sources({ 'a.mod': 'A\n' }));
+      expect(await fsp.readFile(inRoot('boot/grub/i386-pc/a.mod'), 'utf8')).toBe('A\n');
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+    await fsp.mkdir(inRoot('boot/grub/i386-pc/d.mod'));
+    await expectCode(guest.copyIntoDir('/boot/grub/i386-pc', await sources({ 'd.mod': 'D\n' })), 'INVALID_INPUT');
+    for (const name of ['', '.', '..', 'x/y', '../../etc/passwd']) {
+      await expectCode(guest.copyIntoDir('/boot/grub/i386-pc', [{ name, hostPath: '/dev/null' }]), 'INVALID_INPUT');
+    }
+  });
+
+  it('a failing copy rejects only once no other copy is in flight (the caller unmounts next)', async () => {
+    const files = await sources(Object.fromEntries(Array.from({ length: 200 }, (_, i) => [`m${i}.mod`, `module ${i}\n`])));
+    files.splice(3, 0, { name: 'gone.mod', hostPath: path.join(tmp, 'src/gone.mod') });
+    await expect(guest.copyIntoDir('/boot/grub/i386-pc', files, 8)).rejects.toMatchObject({ code: 'ENOENT' });
+    const after = await fsp.readdir(inRoot('boot/grub/i386-pc'));
+    expect(after.length).toBeLessThan(200);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(await fsp.readdir(inRoot('boot/grub/i386-pc'))).toEqual(after);
+  });
+
+  it('a file where the directory should be is refused', async () => {
+    await fsp.mkdir(inRoot('boot/grub'), { recursive: true });
+    await fsp.writeFile(inRoot('boot/grub/i386-pc'), 'not a dir');
+    await expectCode(guest.copyIntoDir('/boot/grub/i386-pc', await sources({ 'a.mod': 'A\n' })), 'INVALID_INPUT');
+  });
+});

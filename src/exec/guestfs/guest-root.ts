@@ -177,13 +177,55 @@ export class GuestRoot {
 
   /** Creates a directory and its missing parents (mode for the new ones only, default 0755). Existing is fine. */
   async mkdirp(guestPath: string, mode: number = DEFAULT_DIR_MODE): Promise<void> {
-    const w = await this.walk(guestPath, { followLast: true, mkdirMode: mode });
-    if (w.kind === 'no-parent') {
-      throw invalidInput(`cannot create guest directory ${quoteForMessage(guestPath)}: ${quoteForMessage(w.at)} is not a directory`);
+    await this.mkdirpHost(guestPath, mode);
+  }
+
+  /**
+   * Copies host files into the guest directory `guestDir` (created like mkdirp), as regular files with the source's
+   * mode and the default owner, `concurrency` at a time. The directory is resolved once; each target is created
+   * with O_CREAT|O_EXCL (copyFile's COPYFILE_EXCL), which never follows a symlink and never opens what is there:
+   * a file, symlink, FIFO or device node already at a name is unlinked first (the entry, not what it points at).
+   * A directory at a name is an error. Unlike writeFile, a file is not replaced atomically: this is for bulk copies
+   * into a disk being built, which is thrown away when the build fails.
+   */
+  async copyIntoDir(guestDir: string, files: readonly { name: string; hostPath: string }[], concurrency = 8): Promise<void> {
+    for (const f of files) {
+      if (f.name === '' || f.name === '.' || f.name === '..' || f.name.includes('/') || f.name.includes('\0')) {
+        throw invalidInput(`file name ${quoteForMessage(f.name)} is not a plain name`);
+      }
     }
-    if (w.kind === 'missing' || !w.stat.isDirectory()) {
-      throw invalidInput(`guest path ${quoteForMessage(guestPath)} exists and is not a directory`);
-    }
+    const dirHost = await this.mkdirpHost(guestDir, DEFAULT_DIR_MODE);
+    const present = new Set(await fsp.readdir(dirHost));
+    const chown = this.uid !== process.geteuid?.() || this.gid !== process.getegid?.();
+    let next = 0;
+    let failed = false;
+    const worker = async (): Promise<void> => {
+      while (!failed && next < files.length) {
+        const f = files[next++] as { name: string; hostPath: string };
+        const guestPath = guestOf([...componentsOf(guestDir), f.name]);
+        const target = path.join(dirHost, f.name);
+        if (present.has(f.name)) await unlinkNonDir(guestPath, target);
+        try {
+          await fsp.copyFile(f.hostPath, target, constants.COPYFILE_EXCL);
+        } catch (err) {
+          if (errno(err) === 'EEXIST') throw unsafe(`guest path ${quoteForMessage(guestPath)} appeared while it was being written`);
+          throw err;
+        }
+        if (chown) await fsp.lchown(target, this.uid, this.gid);
+      }
+    };
+    // On the first failure the other workers stop taking files, and this returns only once none is in flight:
+    // the caller's undo unmounts the guest, which a copy still running would make fail with EBUSY.
+    const results = await Promise.allSettled(
+      Array.from({ length: Math.max(1, Math.min(concurrency, files.length)) }, () =>
+        worker().catch((err: unknown) => {
+          failed = true;
+          throw err;
+        }),
+      ),
+    );
+    const rejected = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (rejected) throw rejected.reason;
   }
 
   /**
@@ -257,6 +299,18 @@ export class GuestRoot {
       return real;
     })();
     return this.rootPromise;
+  }
+
+  /** mkdirp, returning the resolved host path of the directory. */
+  private async mkdirpHost(guestPath: string, mode: number): Promise<string> {
+    const w = await this.walk(guestPath, { followLast: true, mkdirMode: mode });
+    if (w.kind === 'no-parent') {
+      throw invalidInput(`cannot create guest directory ${quoteForMessage(guestPath)}: ${quoteForMessage(w.at)} is not a directory`);
+    }
+    if (w.kind === 'missing' || !w.stat.isDirectory()) {
+      throw invalidInput(`guest path ${quoteForMessage(guestPath)} exists and is not a directory`);
+    }
+    return w.host;
   }
 
   /** Resolves the parent of `guestPath` for a replacing operation; the last component is not followed. */
@@ -379,6 +433,19 @@ async function openRegular(guestPath: string, host: string): Promise<fsp.FileHan
   } catch (err) {
     if (errno(err) === 'ENOENT') return null;
     if (errno(err) === 'ELOOP') throw unsafe(`guest path ${quoteForMessage(guestPath)} changed into a symlink while being read`);
+    throw err;
+  }
+}
+
+/** Removes the entry at `host` (never what a symlink there points at); missing is fine, a directory is an error. */
+async function unlinkNonDir(guestPath: string, host: string): Promise<void> {
+  try {
+    await fsp.unlink(host);
+  } catch (err) {
+    if (errno(err) === 'ENOENT') return;
+    if ((errno(err) === 'EISDIR' || errno(err) === 'EPERM') && (await lstatOrNull(host))?.isDirectory()) {
+      throw invalidInput(`cannot write guest path ${quoteForMessage(guestPath)}: it is a directory`);
+    }
     throw err;
   }
 }

@@ -25,8 +25,11 @@ export async function createSparseFile(path: string, bytes: number): Promise<Cre
   return { path };
 }
 
-/** Writes all of `buf` at byte `offset`, refusing to grow the file (a wrong offset must not go unnoticed). */
-export async function writeAt(path: string, offset: number, buf: Uint8Array): Promise<void> {
+/**
+ * Writes all of `buf` at byte `offset`, refusing to grow the file (a wrong offset must not go unnoticed). With
+ * `sync` (the default) it fsyncs before returning; a caller that gets durability from a later flush can skip it.
+ */
+export async function writeAt(path: string, offset: number, buf: Uint8Array, opts: { sync?: boolean } = {}): Promise<void> {
   if (!Number.isSafeInteger(offset) || offset < 0) throw invalidInput(`offset ${String(offset)} is not a byte position`);
   const fh = await open(path, 'r+');
   try {
@@ -39,7 +42,7 @@ export async function writeAt(path: string, offset: number, buf: Uint8Array): Pr
       const { bytesWritten } = await fh.write(buf, done, buf.length - done, offset + done);
       done += bytesWritten;
     }
-    await fh.sync();
+    if (opts.sync !== false) await fh.sync();
   } finally {
     await fh.close();
   }
