@@ -14,6 +14,7 @@ import { execa } from 'execa';
 import { createHash } from 'node:crypto';
 import { link, mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { DIRECT_IO_ENV } from '../src/bundles/direct-io.js';
 import { BundleStore } from '../src/bundles/store.js';
 import { ensureTemplate, TEMPLATE_CACHE } from '../test/harness/env.js';
 
@@ -118,11 +119,13 @@ try {
 
   // Variants, each with its own server, run one after the other within every round (A/B in the same run):
   // BENCH_OLD_CLI=path/to/other/dist/cli/main.js adds that build as "old"; BENCH_TUNABLES=1 adds this build with
-  // the glibc allocator tunables on both sides.
+  // the glibc allocator tunables on both sides; BENCH_DIRECT=1 adds this build with O_DIRECT on both sides.
   const TUNABLES = 'glibc.malloc.trim_threshold=2147483648:glibc.malloc.top_pad=67108864';
   const variants: { label: string; cli: string; env: Record<string, string> }[] = [];
   if (process.env.BENCH_OLD_CLI) variants.push({ label: 'old ', cli: process.env.BENCH_OLD_CLI, env: {} });
-  variants.push({ label: process.env.BENCH_OLD_CLI || process.env.BENCH_TUNABLES ? 'new ' : '', cli, env: {} });
+  const several = process.env.BENCH_OLD_CLI || process.env.BENCH_TUNABLES || process.env.BENCH_DIRECT;
+  variants.push({ label: several ? 'new ' : '', cli, env: {} });
+  if (process.env.BENCH_DIRECT) variants.push({ label: 'new O_DIRECT ', cli, env: { [DIRECT_IO_ENV]: '1' } });
   if (process.env.BENCH_TUNABLES) variants.push({ label: 'new+tunables ', cli, env: { GLIBC_TUNABLES: TUNABLES } });
   const servers: { url: string; pid: number; v: (typeof variants)[number] }[] = [];
   for (const [vi, v] of variants.entries()) {

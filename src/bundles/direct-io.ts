@@ -17,8 +17,16 @@ import { dirname, join } from 'node:path';
 export const BLOCK = 4096;
 /** Address steps tried by the probe: allocations are at least 16-byte aligned. */
 const PROBE_STEP = 16;
-/** Set to 1 to write blobs through the page cache (to compare, or on a filesystem that mishandles O_DIRECT). */
-export const NO_DIRECT_ENV = 'VMFORGE_NO_DIRECT_IO';
+/**
+ * Set to 1 to write received blobs with O_DIRECT. Off by default: on the test host's virtual disk an O_DIRECT
+ * write into newly allocated blocks ran at 25-190 MiB/s (ext4 serializes such writes, one at a time), slower
+ * than buffered writes with background writeback, although it needs a tenth of the CPU (docs/performance.md).
+ */
+export const DIRECT_IO_ENV = 'VMFORGE_DIRECT_IO';
+
+export function directIoWanted(): boolean {
+  return process.env[DIRECT_IO_ENV] === '1';
+}
 
 export interface DirectTarget {
   /** The file opened a second time, write-only with O_DIRECT. */
@@ -30,10 +38,10 @@ export interface DirectTarget {
 /**
  * Opens `path` for O_DIRECT writes and makes `count` aligned buffers of `size` bytes (a multiple of BLOCK).
  * Undefined when the filesystem refuses O_DIRECT (tmpfs before Linux 6.6, ramfs, some FUSE), when no buffer
- * offset works, when the probe cannot run, or when NO_DIRECT_ENV is set: the caller writes buffered then.
+ * offset works, or when the probe cannot run: the caller writes buffered then.
  */
 export async function openDirect(path: string, count: number, size: number): Promise<DirectTarget | undefined> {
-  if (process.env[NO_DIRECT_ENV] === '1' || size % BLOCK !== 0) return undefined;
+  if (size % BLOCK !== 0) return undefined;
   const bufs = await alignedBuffers(dirname(path), count, size).catch(() => undefined);
   if (!bufs) return undefined;
   try {

@@ -1,5 +1,5 @@
 /**
- * The blob writer (batch-appender.ts) on filesystems that treat O_DIRECT differently: ramfs refuses to open a
+ * The blob writer (batch-appender.ts), with O_DIRECT asked for (VMFORGE_DIRECT_IO=1), on filesystems that treat O_DIRECT differently: ramfs refuses to open a
  * file with it (the writer falls back to buffered writes), tmpfs takes it since Linux 6.6 (and refused it
  * before), and a full tmpfs makes a write fail with ENOSPC in the middle of a transfer. The files must be
  * byte-exact either way, and the writer's state true after the failure. A publish and a pull end to end with
@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BatchAppender, type WriteState } from '../../src/bundles/batch-appender.js';
+import { DIRECT_IO_ENV } from '../../src/bundles/direct-io.js';
 import { RepoClient } from '../../src/bundles/repo-client.js';
 import { BundleStore } from '../../src/bundles/store.js';
 import { VmforgeError } from '../../src/errors.js';
@@ -37,9 +38,11 @@ async function mountAt(name: string, type: string, options?: string): Promise<st
 }
 
 beforeAll(async () => {
+  process.env[DIRECT_IO_ENV] = '1';
   work = await mkdtemp('/var/tmp/vmforge-odirect-');
 });
 afterAll(async () => {
+  delete process.env[DIRECT_IO_ENV];
   for (const m of mounts.reverse()) await execa('umount', [m]).catch(() => execa('umount', ['-l', m]).catch(() => undefined));
   await rm(work, { recursive: true, force: true });
 });
