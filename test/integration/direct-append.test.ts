@@ -2,8 +2,8 @@
  * The blob writer (batch-appender.ts), with O_DIRECT asked for (VMFORGE_DIRECT_IO=1), on filesystems that treat O_DIRECT differently: ramfs refuses to open a
  * file with it (the writer falls back to buffered writes), tmpfs takes it since Linux 6.6 (and refused it
  * before), and a full tmpfs makes a write fail with ENOSPC in the middle of a transfer. The files must be
- * byte-exact either way, and the writer's state true after the failure. A publish and a pull end to end with
- * both stores on ramfs go through the same fallback.
+ * byte-exact either way, and the writer's state true after the failure (and the store's own staging loop,
+ * stageBlob, reports the full disk). A publish into a store on tmpfs and a pull into one on ramfs end to end.
  */
 import { execa } from 'execa';
 import { createHash } from 'node:crypto';
