@@ -14,6 +14,7 @@ import { execa } from 'execa';
 import { createHash } from 'node:crypto';
 import { link, mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { DIRECT_IO_ENV } from '../src/bundles/direct-io.js';
 import { BundleStore } from '../src/bundles/store.js';
 import { ensureTemplate, TEMPLATE_CACHE } from '../test/harness/env.js';
 
@@ -118,13 +119,15 @@ try {
 
   // Variants, each with its own server, run one after the other within every round (A/B in the same run):
   // BENCH_OLD_CLI=path/to/other/dist/cli/main.js adds that build as "old"; BENCH_TUNABLES=1 adds this build with
-  // the glibc allocator tunables on both sides.
+  // the glibc allocator tunables on both sides; BENCH_DIRECT=1 adds this build with O_DIRECT on both sides.
   const TUNABLES = 'glibc.malloc.trim_threshold=2147483648:glibc.malloc.top_pad=67108864';
   const variants: { label: string; cli: string; env: Record<string, string> }[] = [];
   if (process.env.BENCH_OLD_CLI) variants.push({ label: 'old ', cli: process.env.BENCH_OLD_CLI, env: {} });
-  variants.push({ label: process.env.BENCH_OLD_CLI || process.env.BENCH_TUNABLES ? 'new ' : '', cli, env: {} });
+  const several = process.env.BENCH_OLD_CLI || process.env.BENCH_TUNABLES || process.env.BENCH_DIRECT;
+  variants.push({ label: several ? 'new ' : '', cli, env: {} });
+  if (process.env.BENCH_DIRECT) variants.push({ label: 'new O_DIRECT ', cli, env: { [DIRECT_IO_ENV]: '1' } });
   if (process.env.BENCH_TUNABLES) variants.push({ label: 'new+tunables ', cli, env: { GLIBC_TUNABLES: TUNABLES } });
-  const servers: { url: string; pid: number; v: (typeof variants)[number] }[] = [];
+  const servers: { url: string; pid: number; dir: string; v: (typeof variants)[number] }[] = [];
   for (const [vi, v] of variants.entries()) {
     const serverDir = join(work, `server-${vi}`);
     const serverCfg = await storeConfig(
@@ -141,7 +144,7 @@ try {
       });
       srv.catch(reject);
     });
-    servers.push({ url, pid: srv.pid!, v });
+    servers.push({ url, pid: srv.pid!, dir: serverDir, v });
   }
   const clientEnv = (cfg: string, extra: Record<string, string>) => ({ VMFORGE_CONFIG: cfg, VMFORGE_REPO_TOKEN: TOKEN, ...extra });
   const cfgA = await storeConfig('a', storeA.dir);
@@ -162,7 +165,7 @@ try {
 
     // Alternate the order between rounds, so no variant always goes first.
     const order = i % 2 === 0 ? servers : [...servers].reverse();
-    for (const { url, pid: serverPid, v } of order) {
+    for (const { url, pid: serverPid, dir: serverDir, v } of order) {
       await resetHwm(serverPid);
       let c0 = await cpuOf(serverPid);
       let f0 = await faultsOf(serverPid);
@@ -174,6 +177,9 @@ try {
       });
       await execa('sync');
 
+      // The server's copy is read once before the pull, so every variant's pull starts with it in the page cache
+      // (like cp's source): one written with O_DIRECT would otherwise be read from the disk.
+      await execa('cat', [new BundleStore(serverDir).blobPath(sha256, manifest.compression)], { stdout: 'ignore' });
       const storeBDir = join(work, `client-b-${i}`);
       const cfgB = await storeConfig(`b-${i}`, storeBDir);
       await resetHwm(serverPid);

@@ -313,7 +313,7 @@ export class RepoClient {
           attempts++;
           const before = w.hashed;
           try {
-            await this.downloadOnce(url, fh, w, expected, manifest, opts);
+            await this.downloadOnce(url, partial, fh, w, expected, manifest, opts);
           } catch (e) {
             if (!isRetryable(e)) throw this.wrap(e, 'download');
             // Bytes written but not hashed (a write cut short) go: the file must match the hash.
@@ -351,7 +351,7 @@ export class RepoClient {
   }
 
   /** One GET of the blob from byte `w.hashed`; appends what arrives. Connection failures throw (retryable). */
-  private async downloadOnce(url: URL, fh: FileHandle, w: WriteState, expected: { sha256: string; bytes: number }, manifest: Manifest, opts: TransferOptions): Promise<void> {
+  private async downloadOnce(url: URL, partial: string, fh: FileHandle, w: WriteState, expected: { sha256: string; bytes: number }, manifest: Manifest, opts: TransferOptions): Promise<void> {
     const ref = formatBundleRef(manifest);
     const res = await this.getBlob(url, downloadRequestHeaders(w.hashed, expected.sha256), opts.signal);
     try {
@@ -379,7 +379,7 @@ export class RepoClient {
           break;
       }
       let lastReport = w.hashed;
-      const appender = new BatchAppender(fh, w, expected.bytes, () => {
+      const appender = await BatchAppender.open(partial, fh, w, expected.bytes, () => {
         if (w.hashed - lastReport >= PROGRESS_EVERY_BYTES) {
           lastReport = w.hashed;
           opts.onProgress?.({ phase: 'download', bytes: w.hashed, total: expected.bytes });

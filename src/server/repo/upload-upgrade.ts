@@ -147,9 +147,11 @@ function takeOver(old: net.Socket, onData: (chunk: Buffer) => boolean): net.Sock
 async function receive(deps: UpgradeDeps, old: net.Socket, length: number, onSocket: (io: net.Socket) => void): Promise<StagedBlob> {
   const { path, fh } = await deps.store.createTempFile('blob');
   const w: WriteState = { hash: createHash('sha256'), hashed: 0, fetched: 0 };
-  const appender = new BatchAppender(fh, w, length, () => undefined);
+  let appender: BatchAppender | undefined;
   let received = 0;
   try {
+    const a = await BatchAppender.open(path, fh, w, length, () => undefined);
+    appender = a;
     await new Promise<void>((resolve, reject) => {
       let done = false;
       const finish = (e?: unknown) => {
@@ -165,7 +167,7 @@ async function receive(deps: UpgradeDeps, old: net.Socket, length: number, onSoc
         received += part.length;
         let more: boolean;
         try {
-          more = appender.push(part);
+          more = a.push(part);
         } catch (e) {
           finish(e);
           return false;
@@ -175,7 +177,7 @@ async function receive(deps: UpgradeDeps, old: net.Socket, length: number, onSoc
           return false;
         }
         if (!more) {
-          appender.ready().then(() => io.resume(), finish);
+          a.ready().then(() => io.resume(), finish);
           return false;
         }
         return true;
@@ -189,11 +191,11 @@ async function receive(deps: UpgradeDeps, old: net.Socket, length: number, onSoc
       if (length === 0) finish();
       else io.resume();
     });
-    await appender.finish();
+    await a.finish();
     await fh.close();
     return await deps.store.adoptTempFile(path, w.hash.digest('hex'), w.hashed);
   } catch (e) {
-    await appender.finish().catch(() => undefined);
+    await appender?.finish().catch(() => undefined);
     await fh.close().catch(() => undefined);
     await rm(path, { force: true });
     throw e;
