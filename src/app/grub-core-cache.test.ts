@@ -1,16 +1,16 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { chmod, mkdir, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { coreCacheName, coreTempName } from '../core/boot/grub-core-cache.js';
 import { coreCacheKey, grubCoreImage } from '../exec/tools/grub-core-cache.js';
 import type { CommandRunner } from '../exec/runner.js';
 import { grubCoreCacheDir, listGrubCoreCache, pruneGrubCoreCache } from './grub-core-cache.js';
+import { fakeGrubHost, type FakeGrubHost } from '../../test/harness/fake-grub-host.js';
 
 let tmp: string;
 let grubDir: string;
 let config: { stateDir: string };
-let savedPath: string | undefined;
+let host: FakeGrubHost;
 
 const mkimage: CommandRunner = {
   run: async (argv) => {
@@ -20,24 +20,13 @@ const mkimage: CommandRunner = {
 };
 
 beforeEach(async () => {
-  tmp = await mkdtemp(join(tmpdir(), 'vmforge-grubprune-'));
-  grubDir = join(tmp, 'i386-pc');
+  host = await fakeGrubHost('vmforge-grubprune-', 'ext2: fshelp\nxfs: fshelp\n');
+  ({ tmp, grubDir } = host);
   config = { stateDir: join(tmp, 'state') };
-  await mkdir(grubDir);
-  for (const f of ['kernel.img', 'diskboot.img', 'lzma_decompress.img', 'biosdisk.mod', 'part_msdos.mod', 'ext2.mod', 'xfs.mod', 'fshelp.mod']) {
-    await writeFile(join(grubDir, f), f);
-  }
-  await writeFile(join(grubDir, 'moddep.lst'), 'ext2: fshelp\nxfs: fshelp\n');
-  await mkdir(join(tmp, 'bin'));
-  await writeFile(join(tmp, 'bin/grub-mkimage'), '#!/bin/sh\nexit 1\n');
-  await chmod(join(tmp, 'bin/grub-mkimage'), 0o755);
-  savedPath = process.env.PATH;
-  process.env.PATH = join(tmp, 'bin');
 });
 
 afterEach(async () => {
-  process.env.PATH = savedPath;
-  await rm(tmp, { recursive: true, force: true });
+  await host.restore();
 });
 
 describe('GRUB core.img cache: list and prune', () => {

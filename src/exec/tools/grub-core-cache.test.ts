@@ -1,14 +1,14 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CommandRunner, RunOptions, RunResult } from '../runner.js';
 import { coreCacheKey, grubCoreImage } from './grub-core-cache.js';
+import { fakeGrubHost, type FakeGrubHost } from '../../../test/harness/fake-grub-host.js';
 
 let tmp: string;
 let grubDir: string;
 let cacheDir: string;
-let savedPath: string | undefined;
+let host: FakeGrubHost;
 
 /** Stands in for grub-mkimage: writes its argv (and a run counter) to the -o file. */
 class FakeMkimage implements CommandRunner {
@@ -22,25 +22,13 @@ class FakeMkimage implements CommandRunner {
 }
 
 beforeEach(async () => {
-  tmp = await mkdtemp(join(tmpdir(), 'vmforge-grubcache-'));
-  grubDir = join(tmp, 'i386-pc');
+  host = await fakeGrubHost('vmforge-grubcache-', 'biosdisk:\npart_msdos:\next2: fshelp\nxfs: fshelp\nfshelp:\n');
+  ({ tmp, grubDir } = host);
   cacheDir = join(tmp, 'cache');
-  await mkdir(grubDir);
-  for (const f of ['kernel.img', 'diskboot.img', 'lzma_decompress.img', 'biosdisk.mod', 'part_msdos.mod', 'ext2.mod', 'xfs.mod', 'fshelp.mod']) {
-    await writeFile(join(grubDir, f), f);
-  }
-  await writeFile(join(grubDir, 'moddep.lst'), 'biosdisk:\npart_msdos:\next2: fshelp\nxfs: fshelp\nfshelp:\n');
-  // which('grub-mkimage') must find one, whatever the host has.
-  await mkdir(join(tmp, 'bin'));
-  await writeFile(join(tmp, 'bin/grub-mkimage'), '#!/bin/sh\nexit 1\n');
-  await chmod(join(tmp, 'bin/grub-mkimage'), 0o755);
-  savedPath = process.env.PATH;
-  process.env.PATH = join(tmp, 'bin');
 });
 
 afterEach(async () => {
-  process.env.PATH = savedPath;
-  await rm(tmp, { recursive: true, force: true });
+  await host.restore();
 });
 
 describe('grubCoreImage', () => {
