@@ -9,6 +9,7 @@
  * place before any manifest names it: after a crash a bundle is either whole or absent, never half there.
  * Identical archives share one blob; a blob goes when the last manifest naming it is removed.
  */
+import { fsyncPath } from '../exec/fsync-path.js';
 import { pidAlive as isAlive } from '../exec/pid.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -191,7 +192,7 @@ export class BundleStore {
           await rm(tempPath, { force: true });
         } else {
           await rename(tempPath, final);
-          await fsyncDir(dirname(final));
+          await fsyncPath(dirname(final));
         }
         return final;
       },
@@ -317,7 +318,7 @@ export class BundleStore {
   async remove(ref: string | BundleRef): Promise<{ manifest: Manifest; blobRemoved: boolean }> {
     const { manifest, manifestPath } = await this.resolveManifestOnly(ref);
     await unlink(manifestPath);
-    await fsyncDir(dirname(manifestPath));
+    await fsyncPath(dirname(manifestPath));
     await rmdir(dirname(manifestPath)).catch(() => undefined); // only succeeds when it was the last version
     const blobRemoved = await this.removeBlobIfUnreferenced(manifest);
     return { manifest, blobRemoved };
@@ -384,7 +385,7 @@ export class BundleStore {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
       throw e;
     }
-    await fsyncDir(dirname(path));
+    await fsyncPath(dirname(path));
     return true;
   }
 
@@ -443,7 +444,7 @@ export class BundleStore {
     } finally {
       await rm(temp, { force: true });
     }
-    await fsyncDir(dirname(path));
+    await fsyncPath(dirname(path));
   }
 
   /** A new temp file holding `content`, fsynced: the first half of every crash-safe manifest write. */
@@ -473,22 +474,13 @@ export class BundleStore {
       await rm(temp, { force: true });
       throw e;
     }
-    await fsyncDir(dirname(path));
+    await fsyncPath(dirname(path));
   }
 }
 
 function existsConflict(ref: BundleRef): VmforgeError {
   const r = formatBundleRef(ref);
   return conflict(`bundle ${r} already exists`, `remove it first (vmforge bundle rm ${r}) or choose another version`);
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
 }
 
 async function readdirOrEmpty(dir: string): Promise<string[]> {

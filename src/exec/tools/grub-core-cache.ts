@@ -6,7 +6,7 @@
  * is removed and rebuilt.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GRUB_BIOS_PREFIX, grubCoreArgv } from '../../core/boot/grub-bios.js';
@@ -22,6 +22,7 @@ import {
 } from '../../core/boot/grub-core-cache.js';
 import type { FsType } from '../../core/model/spec.js';
 import { which } from '../host-tools.js';
+import { fsyncPath } from '../fsync-path.js';
 import type { CommandRunner } from '../runner.js';
 
 export interface CoreImageInput {
@@ -96,19 +97,10 @@ async function lookup(dir: string, key: string): Promise<Buffer | null> {
 }
 
 async function keep(tmp: string, final: string, dir: string): Promise<void> {
-  const fh = await open(tmp, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
+  // grub-mkimage wrote tmp: no handle of ours to fsync it through.
+  await fsyncPath(tmp);
   await rename(tmp, final);
-  const d = await open(dir, 'r');
-  try {
-    await d.sync();
-  } finally {
-    await d.close();
-  }
+  await fsyncPath(dir);
 }
 
 async function mkimageUncached(runner: CommandRunner, input: CoreImageInput): Promise<Buffer> {
