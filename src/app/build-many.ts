@@ -88,9 +88,9 @@ export async function buildMany(ctx: AppContext, pattern: string, req: Omit<Buil
     );
   }
 
-  // After the recovery above: one list of libvirt's domains for every build of the batch.
-  const libvirtNames = dryRun ? undefined : ctx.hypervisor.listAllNames();
-  libvirtNames?.catch(() => {}); // each build awaits it, and throws what it threw
+  // After the recovery above: one list of libvirt's domains (and networks) for every build of the batch.
+  const libvirtLists = dryRun ? undefined : ctx.hypervisor.listAllNamesAndNetworks();
+  libvirtLists?.catch(() => {}); // each build awaits it, and throws what it threw
   const results: BuildManyItem[] = new Array<BuildManyItem>(names.length);
   let next = 0;
   const worker = async (): Promise<void> => {
@@ -102,7 +102,7 @@ export async function buildMany(ctx: AppContext, pattern: string, req: Omit<Buil
         item = { name, ok: false, error: failure(new VmforgeError('CANCELLED', `${name} was not started: the command was interrupted`)) };
       } else {
         try {
-          const result = await buildVm(ctx, { ...req, name }, { ...buildOpts, recovered: true, ...(libvirtNames ? { libvirtNames } : {}), emit: (e) => emit?.(name, e) });
+          const result = await buildVm(ctx, { ...req, name }, { ...buildOpts, recovered: true, ...(libvirtLists ? { libvirtLists } : {}), emit: (e) => emit?.(name, e) });
           item = { name, ok: true, result };
         } catch (e) {
           item = { name, ok: false, error: failure(e) };

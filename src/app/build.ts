@@ -66,10 +66,11 @@ export interface BuildOptions {
   /** The caller took the host lock and ran crash recovery already (build-many: once for all its builds). */
   recovered?: boolean;
   /**
-   * libvirt's domain names, asked for by the caller after that recovery (build-many: one virsh start for all
-   * its builds instead of one each). Names this batch defines meanwhile are its own, distinct and checked.
+   * libvirt's domain names and active networks, asked for by the caller after that recovery (build-many: one
+   * virsh start for all its builds instead of one each). Names this batch defines meanwhile are its own,
+   * distinct and checked.
    */
-  libvirtNames?: Promise<string[]>;
+  libvirtLists?: Promise<{ names: string[]; networks: string[] }>;
 }
 
 export type BuildResult =
@@ -135,7 +136,10 @@ async function buildChecked(
   const emit = opts.dryRun ? (opts.emit ?? (() => {})) : loggedSink(ctx.log(), { kind: 'build', vm: spec0.name }, opts.emit ?? (() => {}));
   // virsh takes ~0.1 s: asked now, answered while the bundle and the host are checked. Awaited (and so thrown)
   // where the answer is needed; the handler only keeps an early failure from counting as unhandled.
-  const earlyLibvirtNames = opts.libvirtNames ?? ctx.hypervisor.listAllNames();
+  // The default NIC (auto) also looks at libvirt's active networks: asked in the same virsh start.
+  const wantNetworks = spec0.network === undefined && spec0.nicRequest === 'auto';
+  const earlyLists = opts.libvirtLists ?? (wantNetworks ? ctx.hypervisor.listAllNamesAndNetworks() : undefined);
+  const earlyLibvirtNames = earlyLists ? earlyLists.then((l) => l.names) : ctx.hypervisor.listAllNames();
   earlyLibvirtNames.catch(() => {});
   const rootPasswordHash = opts.rootPasswordFile ? await readPasswordHash(ctx, opts.rootPasswordFile, Boolean(opts.dryRun)) : undefined;
   const sshKeys = await readSshKeys(opts.sshKeyFiles ?? []);
@@ -183,7 +187,7 @@ async function buildChecked(
 
   const bridges = await hostBridges();
   const network = spec0.network === undefined ? undefined : await ctx.networks.require(spec0.network);
-  const nic = network ? ({ type: 'bridge', bridge: network.bridge } as const) : pickNic(spec0.nicRequest, { bridges, activeNetworks: spec0.nicRequest === 'auto' ? await activeNetworks(ctx).catch(() => []) : [] });
+  const nic = network ? ({ type: 'bridge', bridge: network.bridge } as const) : pickNic(spec0.nicRequest, { bridges, activeNetworks: wantNetworks && earlyLists ? await earlyLists.then((l) => l.networks, () => []) : [] });
   // Only a domain that starts now needs its bridge now; a defined one may be started after the bridge is made.
   if (nic.type === 'bridge' && spec0.start && !bridges.includes(nic.bridge)) {
     throw invalidInput(
@@ -632,11 +636,6 @@ async function hostBridges(): Promise<string[]> {
     if (await readdir(`/sys/class/net/${n}/bridge`).then(() => true, () => false)) out.push(n);
   }
   return out;
-}
-
-async function activeNetworks(ctx: AppContext): Promise<string[]> {
-  const { stdout } = await ctx.runner.run(['virsh', '-q', '-c', ctx.config.libvirt.uri, 'net-list', '--name']);
-  return stdout.split('\n').map((s) => s.trim()).filter(Boolean);
 }
 
 /** MACs of every libvirt domain; one `virsh dumpxml` each, a few at a time (each is mostly waiting on libvirtd). */

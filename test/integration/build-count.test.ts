@@ -53,6 +53,8 @@ describe('vm build --count', () => {
     expect(r.exitCode, r.stderr + r.stdout.slice(-2000)).toBe(0);
     const virshCalls = (await readFile(calls, 'utf8')).trim().split('\n');
     expect(virshCalls.filter((c) => / list --all --name$/.test(c))).toHaveLength(1);
+    // ... in the same virsh start as its active networks (the default NIC picks from them).
+    expect(virshCalls.filter((c) => /net-list/.test(c))).toHaveLength(1);
     const lines = jsonLines(r.stdout);
     const results = lines.filter((l) => l.event === 'result');
     expect(results.map((l) => l.vm).sort()).toEqual(names);

@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, readdir, readFile, rmdir, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rmdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -120,6 +120,23 @@ describe('vm build --clone qcow2 (warm path)', () => {
     ]);
     expect(plan.clone.strategy).toBe('qcow2');
     expect(plan.clone.goldenPath).toMatch(new RegExp(`^${env.config.storage.dir}/golden/[0-9a-f]{64}-ext4-l1-bios-f2\\.img$`));
+  });
+
+  it('the default NIC picks an active libvirt network, asked in the same virsh start as the domain names', async () => {
+    // test:///default (a private connection per virsh process) has the active network 'default' and no bridge.
+    const wrapDir = join(env.dir, 'virsh-nic-auto');
+    const calls = join(wrapDir, 'calls.log');
+    await mkdir(wrapDir);
+    await writeFile(join(wrapDir, 'virsh'), `#!/bin/sh\necho "$*" >> '${calls}'\nexec /usr/bin/virsh "$@"\n`, { mode: 0o755 });
+    const args = base.filter((a, i) => a !== '--net' && base[i - 1] !== '--net');
+    const r = await env.cli(['vm', 'build', 'nic-auto', '--bundle', bundle, ...args, '--connect', 'test:///default', '--dry-run', '--json'], {
+      env: { PATH: `${wrapDir}:${process.env.PATH ?? ''}` },
+    });
+    expect(r.exitCode, r.stderr).toBe(0);
+    const plan = (events(r.stdout).at(-1)?.result as { plan: { spec: { nic: unknown } } }).plan;
+    expect(plan.spec.nic).toEqual({ type: 'network', network: 'default' });
+    const virshCalls = (await readFile(calls, 'utf8')).trim().split('\n');
+    expect(virshCalls.filter((c) => /net-list/.test(c))).toEqual([expect.stringMatching(/net-list --name ; echo vmforge-[0-9a-f]{16} ; list --all --name$/)]);
   });
 
   it('builds a domain on a qcow2 overlay of the golden image, edited and grown', async () => {

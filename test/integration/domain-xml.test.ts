@@ -145,6 +145,17 @@ describe('VirshHypervisor on test:///default', () => {
     const err = await h.ping().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(VmforgeError);
     expect((err as VmforgeError).code).toBe('HYPERVISOR_UNREACHABLE');
+    await expect(h.listAllNamesAndNetworks()).rejects.toMatchObject({ code: 'HYPERVISOR_UNREACHABLE' });
+  });
+
+  it('lists domains and active networks in one virsh start', async () => {
+    let starts = 0;
+    const counting: CommandRunner = { run: (argv, o) => ((starts += argv[0] === 'virsh' ? 1 : 0), runner.run(argv, o)) };
+    const h = new VirshHypervisor(counting, 'test:///default');
+    // A fresh test:///default connection has the domain 'test' and the active network 'default'.
+    expect(await h.listAllNamesAndNetworks()).toEqual({ names: ['test'], networks: ['default'] });
+    expect(starts).toBe(1);
+    expect(await h.listAllNames()).toEqual(['test']);
   });
 });
 

@@ -3,6 +3,7 @@
  * through the CommandRunner. Removal operations are idempotent ("already gone" is success) because undo
  * and recovery re-run them.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,6 +33,11 @@ export interface Hypervisor {
   /** null when no such domain exists. */
   state(name: string): Promise<DomainState | null>;
   listAllNames(): Promise<string[]>;
+  /**
+   * listAllNames plus the names of libvirt's active networks, in one virsh start. The networks are [] when
+   * libvirt could not list them (a driver without networks); a failure to list domains throws as listAllNames.
+   */
+  listAllNamesAndNetworks(): Promise<{ names: string[]; networks: string[] }>;
   /** The live XML of a running domain, or with `inactive` the persistent definition. */
   dumpXml(name: string, opts?: { inactive?: boolean }): Promise<string>;
   /**
@@ -168,6 +174,23 @@ export class VirshHypervisor implements Hypervisor {
       .split('\n')
       .map((l) => l.trim())
       .filter((l) => l !== '');
+  }
+
+  async listAllNamesAndNetworks(): Promise<{ names: string[]; networks: string[] }> {
+    // The domain list runs last, so virsh's exit status (the last command's) is its: a failed net-list alone
+    // shows only on stderr and leaves its part of stdout empty.
+    // The separator line carries a nonce: no network or domain can be named like it by chance.
+    const separator = `vmforge-${randomBytes(8).toString('hex')}`;
+    const res = await this.virsh([`net-list --name ; echo ${separator} ; list --all --name`]);
+    // With --quiet, virsh's echo ends no line: the domain list starts right after the separator.
+    const at = res.stdout.indexOf(separator);
+    if (at < 0) throw new VmforgeError('INTERNAL', `no separator in virsh's answer to net-list + list: ${JSON.stringify(res.stdout.slice(0, 200))}`);
+    const lines = (text: string) =>
+      text
+        .split('\n')
+        .map((l) => l.trim())
+        .filter((l) => l !== '');
+    return { networks: lines(res.stdout.slice(0, at)), names: lines(res.stdout.slice(at + separator.length)) };
   }
 
   async dumpXml(name: string, opts: { inactive?: boolean } = {}): Promise<string> {
