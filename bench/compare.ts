@@ -3,16 +3,17 @@
  * (bench/classic-baseline.sh, from a gzip tarball of the template) against vmforge cold (--clone off), vmforge
  * warm for each clone strategy this build and host offer, 20 concurrent warm builds, and the CLI's start-up.
  * The single builds are interleaved (classic, cold, warm..., classic, ...) so a change of load during the run
- * hits every column alike. Every build runs under GNU time: CPU = user + system seconds of the process tree
- * (what wait4 reports: children the command waited for, not daemons such as libvirtd), peak RSS = the largest
- * single process of that tree.
+ * hits every column alike. The raw operations alone, as a shell script (bench/raw-floor.sh, cold and warm), run
+ * in the same rounds: the floor that no program driving them can go below on this host. Every build runs under
+ * GNU time: CPU = user + system seconds of the process tree (what wait4 reports: children the command waited
+ * for, not daemons such as libvirtd), peak RSS = the largest single process of that tree.
  *
  * Usage (root): node_modules/.bin/tsx bench/compare.ts [runs=5]
  */
 import { execa } from 'execa';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, open, readFile, rename, rm } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { BundleStore } from '../src/bundles/store.js';
@@ -175,6 +176,12 @@ async function destroy(e: TestEnv, name: string): Promise<void> {
   const at = built.findIndex((b) => b.env === e && b.name === name);
   if (r.exitCode === 0 && at >= 0) built.splice(at, 1);
 }
+/** The qcow2 strategy's golden image of this run (the first warm build prepared it), or null. */
+async function goldenImage(e: TestEnv): Promise<string | null> {
+  const dir = join(e.config.storage.dir, 'golden');
+  const imgs = (await readdir(dir).catch(() => [] as string[])).filter((f) => f.endsWith('.img'));
+  return imgs.length === 1 ? join(dir, imgs[0] as string) : null;
+}
 async function classicUndefine(name: string): Promise<void> {
   await execa('virsh', ['-q', 'undefine', name], { reject: false });
   await rm(join(classicOut, `${name}.img`), { force: true });
@@ -184,6 +191,9 @@ async function classicUndefine(name: string): Promise<void> {
 }
 
 const classic: Column = { key: 'classic', label: 'classic shell recipe (baseline)', samples: [] };
+// The raw operations alone, driven by a shell script (bench/raw-floor.sh): what no build can go below here.
+const floorCold: Column = { key: 'floor-cold', label: 'raw floor, cold (shell: mkfs, tar -x, umount, define)', samples: [] };
+const floorWarm: Column = { key: 'floor-warm', label: 'raw floor, warm (shell: overlay, FUSE, loop, resize2fs, tune2fs, mount, umount, define)', samples: [] };
 const cold: Column = { key: 'cold', label: `vmforge cold${hasClone ? ' (--clone off)' : ''}`, samples: [] };
 const warm: Column[] = [];
 const golden: { label: string; sample: Sample }[] = [];
@@ -219,6 +229,18 @@ try {
     classicDefined.push(cname);
     classic.samples.push(await timed([join(REPO, 'bench/classic-baseline.sh'), cname, tarball, DISK, classicOut], {}, timeFile));
     await classicUndefine(cname);
+
+    const fcname = `${tag}-floorc${i}`;
+    classicDefined.push(fcname);
+    floorCold.samples.push(await timed([join(REPO, 'bench/raw-floor.sh'), 'cold', fcname, blobPath, DISK, classicOut], {}, timeFile));
+    await classicUndefine(fcname);
+    const goldenImg = await goldenImage(env);
+    if (goldenImg) {
+      const fwname = `${tag}-floorw${i}`;
+      classicDefined.push(fwname);
+      floorWarm.samples.push(await timed([join(REPO, 'bench/raw-floor.sh'), 'warm', fwname, goldenImg, DISK, classicOut], {}, timeFile));
+      await classicUndefine(fwname);
+    }
 
     const name = `${tag}-cold${i}`;
     await settlePool(env);
@@ -299,7 +321,7 @@ const loops = JSON.parse((await execa('losetup', ['-J', '-l'], { reject: false }
 for (const l of loops.loopdevices) if (l['back-file'] && [env.dir, work].some((d) => l['back-file']!.startsWith(d))) leftovers.push(`loop ${l.name} -> ${l['back-file']}`);
 for (const line of (await readFile('/proc/self/mountinfo', 'utf8')).split('\n')) {
   const mp = line.split(' ')[4];
-  if (mp && [env.dir, work, '/var/tmp/vmf-classic-mnt'].some((d) => mp.startsWith(d))) leftovers.push(`mount ${mp}`);
+  if (mp && [env.dir, work, '/var/tmp/vmf-classic-mnt', '/var/tmp/vmf-floor-mnt'].some((d) => mp.startsWith(d))) leftovers.push(`mount ${mp}`);
 }
 for (const d of (await execa('virsh', ['-q', 'list', '--all', '--name'])).stdout.split('\n')) if (d.startsWith(`${tag}-`)) leftovers.push(`domain ${d}`);
 const loadEnd = load();
@@ -316,6 +338,8 @@ const row = (c: Column, target?: number) => {
     target === undefined ? '-' : `≤ ${target}×: ${verdict(ratio <= target)}`]);
 };
 row(classic);
+if (floorCold.samples.length) row(floorCold);
+if (floorWarm.samples.length) row(floorWarm);
 row(cold, TARGETS.cold);
 for (const w of warm) row(w, TARGETS.warm);
 for (const g of golden) rows.push([g.label, sec(g.sample.wallMs), `${g.sample.cpuS.toFixed(2)} s`, mib(g.sample.maxRssKiB), `${(g.sample.wallMs / base).toFixed(3)}×`, '(once per bundle)']);
@@ -342,6 +366,15 @@ for (const r of rows) console.log(line(r));
 for (const c of [cold, ...warm]) {
   const steps = stepMedians(c.samples);
   if (steps.length) console.log(`${c.label}, step medians: ${steps.map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')} (ms)`);
+}
+if (floorWarm.samples.length) {
+  // The least a warm build by a Node program can take here: the raw operations plus Node's own start-up.
+  const least = median(floorWarm.samples.map((x) => x.wallMs)) + median(bareNode);
+  console.log(`raw warm floor + node -e 0 = ${sec(least)} = ${(least / base).toFixed(3)}× classic (warm target ${TARGETS.warm}×)`);
+}
+if (floorCold.samples.length) {
+  const least = median(floorCold.samples.map((x) => x.wallMs)) + median(bareNode);
+  console.log(`raw cold floor + node -e 0 = ${sec(least)} = ${(least / base).toFixed(3)}× classic (cold target ${TARGETS.cold}×)`);
 }
 for (const n of notes) console.log(`note: ${n}`);
 if (leftovers.length) {
