@@ -3,6 +3,7 @@
  * RepoClient is made from the config (URL, token from VMFORGE_REPO_TOKEN or repository.tokenFile).
  */
 import { readFile } from 'node:fs/promises';
+import { directIoWanted } from '../bundles/direct-io.js';
 import { formatBundleRef, parseBundleRef } from '../bundles/manifest.js';
 import { RepoClient, type RepoClientOptions } from '../bundles/repo-client.js';
 import type { ResolvedBundle } from '../bundles/store.js';
@@ -32,11 +33,14 @@ export async function repoToken(config: Config, env: NodeJS.ProcessEnv = process
   return token;
 }
 
-/** A client for `url`, or for repository.url when no URL is given. */
+/**
+ * A client for `url`, or for repository.url when no URL is given. Pulls write with O_DIRECT as bundles.directIo
+ * (or VMFORGE_DIRECT_IO) says.
+ */
 export async function repoClientFor(config: Config, url?: string, opts: RepoClientOptions = {}): Promise<RepoClient> {
   const target = url ?? config.repository.url;
   if (!target) throw invalidInput('no bundle repository given', 'pass --repo URL, or set repository.url in the config');
-  return new RepoClient(target, await repoToken(config), opts);
+  return new RepoClient(target, await repoToken(config), { directIo: directIoWanted(config.bundles.directIo), ...opts });
 }
 
 /**

@@ -16,9 +16,10 @@ const MiB = 1024 * 1024;
 let dir: string;
 let seq = 0;
 let directHere = false;
+/** What the callers pass when bundles.directIo (or VMFORGE_DIRECT_IO) asks for O_DIRECT. */
+const DIRECT = { directIo: true };
 
 beforeAll(async () => {
-  process.env[DIRECT_IO_ENV] = '1';
   dir = await mkdtemp(join(tmpdir(), 'vmforge-appender-'));
   await writeFile(join(dir, 'probe'), '');
   const probe = await openDirect(join(dir, 'probe'), 1, BATCH_BYTES);
@@ -28,7 +29,6 @@ beforeAll(async () => {
   }
 });
 afterAll(async () => {
-  delete process.env[DIRECT_IO_ENV];
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -92,7 +92,7 @@ describe('BatchAppender', () => {
     const data = bytes(size, size);
     const { path, fh, w } = await partialFile(Buffer.alloc(0));
     try {
-      const a = await BatchAppender.open(path, fh, w, size, () => undefined);
+      const a = await BatchAppender.open(path, fh, w, size, () => undefined, DIRECT);
       expect(a.directIO).toBe(directHere);
       await pushAll(a, data);
       await a.finish();
@@ -109,7 +109,7 @@ describe('BatchAppender', () => {
     const all = bytes(9 * MiB + 77, have);
     const { path, fh, w } = await partialFile(all.subarray(0, have));
     try {
-      const a = await BatchAppender.open(path, fh, w, all.length, () => undefined);
+      const a = await BatchAppender.open(path, fh, w, all.length, () => undefined, DIRECT);
       await pushAll(a, all.subarray(have));
       await a.finish();
     } finally {
@@ -125,7 +125,7 @@ describe('BatchAppender', () => {
     const all = bytes(5000 + 10);
     const { path, fh, w } = await partialFile(all.subarray(0, 5000));
     try {
-      const a = await BatchAppender.open(path, fh, w, all.length, () => undefined);
+      const a = await BatchAppender.open(path, fh, w, all.length, () => undefined, DIRECT);
       a.push(all.subarray(5000));
       await a.finish();
     } finally {
@@ -135,17 +135,20 @@ describe('BatchAppender', () => {
     expect(w.hash.digest('hex')).toBe(sha(all));
   });
 
-  it('writes through the page cache unless O_DIRECT is asked for', async () => {
+  it('writes through the page cache unless O_DIRECT is asked for, whatever the environment says', async () => {
     const data = bytes(4 * MiB + 5);
     const { path, fh, w } = await partialFile(Buffer.alloc(0));
-    delete process.env[DIRECT_IO_ENV];
+    // The callers turn the variable into the option (directIoWanted); the writer itself must not read it.
+    const before = process.env[DIRECT_IO_ENV];
+    process.env[DIRECT_IO_ENV] = '1';
     try {
       const a = await BatchAppender.open(path, fh, w, data.length, () => undefined);
       expect(a.directIO).toBe(false);
       await pushAll(a, data);
       await a.finish();
     } finally {
-      process.env[DIRECT_IO_ENV] = '1';
+      if (before === undefined) delete process.env[DIRECT_IO_ENV];
+      else process.env[DIRECT_IO_ENV] = before;
       await fh.close();
     }
     expect((await readFile(path)).equals(data)).toBe(true);
@@ -155,7 +158,7 @@ describe('BatchAppender', () => {
   it('refuses bytes past the total, counting the ones still being written', async () => {
     const { path, fh, w } = await partialFile(Buffer.alloc(0));
     try {
-      const a = await BatchAppender.open(path, fh, w, 4 * MiB + 10, () => undefined);
+      const a = await BatchAppender.open(path, fh, w, 4 * MiB + 10, () => undefined, DIRECT);
       a.push(bytes(4 * MiB));
       expect(() => a.push(bytes(11))).toThrow(/more than/);
       await a.finish();

@@ -5,8 +5,8 @@
  * fault every 4 KiB, and in the paravirtualized test guest that was the largest single cost of a pull
  * (docs/performance.md).
  *
- * With VMFORGE_DIRECT_IO=1, and where the filesystem allows it, the batches go out with O_DIRECT (direct-io.ts;
- * off by default, see there): a buffered write spent ~3.7 system-CPU s per GiB copying into the page cache
+ * When the caller asks for it (`bundles.directIo: on` in the config, or VMFORGE_DIRECT_IO=1; direct-io.ts, off by
+ * default, see there) and the filesystem allows it, the batches go out with O_DIRECT: a buffered write spent ~3.7 system-CPU s per GiB copying into the page cache
  * here, O_DIRECT ~0.1 s. Up to DIRECT_IN_FLIGHT such writes
  * run at once, so the socket keeps being read while the disk writes. O_DIRECT writes start at a multiple of
  * BLOCK and are whole blocks, so:
@@ -26,7 +26,7 @@
 import type { Hash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { VmforgeError } from '../errors.js';
-import { BLOCK, directIoWanted, openDirect, readExactly, writeAllAt, type DirectTarget } from './direct-io.js';
+import { BLOCK, openDirect, readExactly, writeAllAt, type DirectTarget } from './direct-io.js';
 
 export interface WriteState {
   hash: Hash;
@@ -36,6 +36,11 @@ export interface WriteState {
   fetched: number;
   /** Set when the file was started over (its earlier bytes are gone). */
   restarted?: boolean;
+}
+
+export interface AppenderOptions {
+  /** Write with O_DIRECT where the filesystem takes it (the caller's directIoWanted(); default false). */
+  directIo?: boolean;
 }
 
 export const BATCH_BYTES = 4 * 1024 * 1024;
@@ -90,12 +95,19 @@ export class BatchAppender {
 
   /**
    * Opens the writer for `fh`, the file at `path` (opened for appending or empty, and readable when it already
-   * holds a partial block), with O_DIRECT when that is asked for (DIRECT_IO_ENV) and the filesystem takes it. `w` describes the file and is kept true:
-   * `w.hashed` grows only once a batch is on disk, and the hash goes back to its state before a batch whose
-   * write failed. Call finish() in any case: it also closes the O_DIRECT handle.
+   * holds a partial block), with O_DIRECT when `opts.directIo` asks for it and the filesystem takes it. `w`
+   * describes the file and is kept true: `w.hashed` grows only once a batch is on disk, and the hash goes back
+   * to its state before a batch whose write failed. Call finish() in any case: it also closes the O_DIRECT handle.
    */
-  static async open(path: string, fh: FileHandle, w: WriteState, total: number, onWritten: () => void): Promise<BatchAppender> {
-    const direct = directIoWanted() ? await openDirect(path, DIRECT_BUFFERS, BATCH_BYTES) : undefined;
+  static async open(
+    path: string,
+    fh: FileHandle,
+    w: WriteState,
+    total: number,
+    onWritten: () => void,
+    opts: AppenderOptions = {},
+  ): Promise<BatchAppender> {
+    const direct = opts.directIo ? await openDirect(path, DIRECT_BUFFERS, BATCH_BYTES) : undefined;
     const a = new BatchAppender(fh, w, total, onWritten, direct);
     try {
       await a.readHead();

@@ -12,20 +12,36 @@ import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { VmforgeError } from '../errors.js';
 
 /** File offsets and lengths of O_DIRECT writes are multiples of this (a multiple of any logical block size in use). */
 export const BLOCK = 4096;
 /** Address steps tried by the probe: allocations are at least 16-byte aligned. */
 const PROBE_STEP = 16;
+/** The config's `bundles.directIo`. */
+export type DirectIoSetting = 'off' | 'on';
+
 /**
- * Set to 1 to write received blobs with O_DIRECT. Off by default: on the test host's virtual disk an O_DIRECT
- * write into newly allocated blocks ran at 25-190 MiB/s (ext4 serializes such writes, one at a time), slower
- * than buffered writes with background writeback, although it needs a tenth of the CPU (docs/performance.md).
+ * Overrides `bundles.directIo` when set: 1 forces O_DIRECT on, 0 forces it off (benches and tests switch it
+ * without a config file). Off by default: on the test host's virtual disk an O_DIRECT write into newly allocated
+ * blocks ran at 25-190 MiB/s (ext4 serializes such writes, one at a time), slower than buffered writes with
+ * background writeback, although it needs a tenth of the CPU (docs/performance.md).
  */
 export const DIRECT_IO_ENV = 'VMFORGE_DIRECT_IO';
 
-export function directIoWanted(): boolean {
-  return process.env[DIRECT_IO_ENV] === '1';
+/**
+ * Whether received blobs are to be written with O_DIRECT: the environment variable when set, else the config.
+ * The only place that reads the variable; the commands pass the answer down (RepoClient, buildRepoServer,
+ * BatchAppender.open). A value other than 0 or 1 is refused rather than guessed at.
+ */
+export function directIoWanted(setting: DirectIoSetting, env: NodeJS.ProcessEnv = process.env): boolean {
+  const v = env[DIRECT_IO_ENV]?.trim();
+  if (v === undefined || v === '') return setting === 'on';
+  if (v === '1') return true;
+  if (v === '0') return false;
+  throw new VmforgeError('INVALID_INPUT', `${DIRECT_IO_ENV} is '${v}'; expected 1 (O_DIRECT on) or 0 (off)`, {
+    hint: `unset ${DIRECT_IO_ENV} to use bundles.directIo from the config (docs/config.md)`,
+  });
 }
 
 export interface DirectTarget {

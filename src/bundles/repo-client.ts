@@ -65,6 +65,8 @@ export interface RepoClientOptions {
   idleTimeoutMs?: number;
   /** Publish over `Upgrade: vmforge-blob` when the URL is plain http (default true; false: always a plain PUT). */
   upgradeUploads?: boolean;
+  /** Write pulled blobs with O_DIRECT where the filesystem takes it (default false; see directIoWanted()). */
+  directIo?: boolean;
 }
 
 export interface PublishResult {
@@ -84,6 +86,8 @@ export interface PullResult extends ResolvedBundle {
   /** Bytes found on disk from an earlier, interrupted pull. */
   resumedFrom: number;
   attempts: number;
+  /** The bytes fetched in this run were written with O_DIRECT (asked for, and the filesystem took it). */
+  directIo: boolean;
 }
 
 /** Largest JSON body (list, manifest, error) read into memory. */
@@ -108,6 +112,7 @@ export class RepoClient {
   private readonly retryBaseMs: number;
   private readonly idleTimeoutMs: number;
   private readonly upgradeUploads: boolean;
+  private readonly directIo: boolean;
 
   constructor(
     url: string,
@@ -119,6 +124,7 @@ export class RepoClient {
     this.retryBaseMs = opts.retryBaseMs ?? 500;
     this.idleTimeoutMs = opts.idleTimeoutMs ?? 60_000;
     this.upgradeUploads = opts.upgradeUploads ?? true;
+    this.directIo = opts.directIo ?? false;
   }
 
   async list(filter: { name?: string; os?: string } = {}, opts: { signal?: AbortSignal; onInvalid?: (e: Error) => void } = {}): Promise<Manifest[]> {
@@ -255,11 +261,11 @@ export class RepoClient {
     const manifest = await this.manifest(ref0, opts);
     const ref = formatBundleRef(manifest);
     const local = await localCopy(store, manifest);
-    if (local) return { ...local, ref, alreadyPresent: true, bytesFetched: 0, resumedFrom: 0, attempts: 0 };
+    if (local) return { ...local, ref, alreadyPresent: true, bytesFetched: 0, resumedFrom: 0, attempts: 0, directIo: false };
     // The same bytes under another name or version: blobs are content-addressed (and were verified when stored).
     const blobStat = await stat(store.blobPath(manifest.sha256, manifest.compression)).catch(() => undefined);
     if (blobStat?.size === manifest.compressedBytes) {
-      return { ...(await store.put(manifest)), ref, alreadyPresent: false, bytesFetched: 0, resumedFrom: 0, attempts: 0 };
+      return { ...(await store.put(manifest)), ref, alreadyPresent: false, bytesFetched: 0, resumedFrom: 0, attempts: 0, directIo: false };
     }
 
     await mkdir(store.tmpDir, { recursive: true });
@@ -289,7 +295,11 @@ export class RepoClient {
   }
 
   /** Fills `partial` with the verified blob; returns what it took. */
-  private async download(manifest: Manifest, partial: string, opts: TransferOptions): Promise<{ bytesFetched: number; resumedFrom: number; attempts: number }> {
+  private async download(
+    manifest: Manifest,
+    partial: string,
+    opts: TransferOptions,
+  ): Promise<{ bytesFetched: number; resumedFrom: number; attempts: number; directIo: boolean }> {
     const ref = formatBundleRef(manifest);
     const expected = { sha256: manifest.sha256, bytes: manifest.compressedBytes };
     const url = repoUrl(this.url, blobParts(manifest));
@@ -308,12 +318,13 @@ export class RepoClient {
       let oldBytes = w.hashed > 0;
       let failures = 0;
       let attempts = 0;
+      const writer = { directIo: false };
       for (;;) {
         if (w.hashed < expected.bytes) {
           attempts++;
           const before = w.hashed;
           try {
-            await this.downloadOnce(url, partial, fh, w, expected, manifest, opts);
+            await this.downloadOnce(url, partial, fh, w, expected, manifest, opts, writer);
           } catch (e) {
             if (!isRetryable(e)) throw this.wrap(e, 'download');
             // Bytes written but not hashed (a write cut short) go: the file must match the hash.
@@ -328,7 +339,7 @@ export class RepoClient {
         const actual = w.hash.digest('hex');
         if (actual === expected.sha256) {
           await fh.sync();
-          return { bytesFetched: w.fetched, resumedFrom, attempts };
+          return { bytesFetched: w.fetched, resumedFrom, attempts, directIo: writer.directIo };
         }
         await restart(fh, w);
         if (oldBytes) {
@@ -350,8 +361,20 @@ export class RepoClient {
     }
   }
 
-  /** One GET of the blob from byte `w.hashed`; appends what arrives. Connection failures throw (retryable). */
-  private async downloadOnce(url: URL, partial: string, fh: FileHandle, w: WriteState, expected: { sha256: string; bytes: number }, manifest: Manifest, opts: TransferOptions): Promise<void> {
+  /**
+   * One GET of the blob from byte `w.hashed`; appends what arrives (`writer.directIo`: whether with O_DIRECT).
+   * Connection failures throw (retryable).
+   */
+  private async downloadOnce(
+    url: URL,
+    partial: string,
+    fh: FileHandle,
+    w: WriteState,
+    expected: { sha256: string; bytes: number },
+    manifest: Manifest,
+    opts: TransferOptions,
+    writer: { directIo: boolean },
+  ): Promise<void> {
     const ref = formatBundleRef(manifest);
     const res = await this.getBlob(url, downloadRequestHeaders(w.hashed, expected.sha256), opts.signal);
     try {
@@ -379,12 +402,20 @@ export class RepoClient {
           break;
       }
       let lastReport = w.hashed;
-      const appender = await BatchAppender.open(partial, fh, w, expected.bytes, () => {
-        if (w.hashed - lastReport >= PROGRESS_EVERY_BYTES) {
-          lastReport = w.hashed;
-          opts.onProgress?.({ phase: 'download', bytes: w.hashed, total: expected.bytes });
-        }
-      });
+      const appender = await BatchAppender.open(
+        partial,
+        fh,
+        w,
+        expected.bytes,
+        () => {
+          if (w.hashed - lastReport >= PROGRESS_EVERY_BYTES) {
+            lastReport = w.hashed;
+            opts.onProgress?.({ phase: 'download', bytes: w.hashed, total: expected.bytes });
+          }
+        },
+        { directIo: this.directIo },
+      );
+      writer.directIo = appender.directIO;
       try {
         await res.readBody((chunk) => (appender.push(chunk) ? undefined : appender.ready()));
       } finally {

@@ -38,6 +38,15 @@ describe('config', () => {
     expect(invalid('defaults: { disk: lots }')).toContain('defaults.disk: expected a size like 512M or 4G');
   });
 
+  it('takes bundles.directIo off or on, off by default, and nothing else', () => {
+    expect(parseConfig(null, null).bundles.directIo).toBe('off');
+    expect(parseConfig('bundles: { directIo: on }\n', '/x.yaml').bundles.directIo).toBe('on');
+    expect(parseConfig('bundles:\n  directIo: off\n', '/x.yaml').bundles.directIo).toBe('off');
+    expect(invalid('bundles: { directIo: yes }')).toContain("bundles.directIo: expected one of 'off', 'on', got 'yes'");
+    expect(invalid('bundles: { directIo: true }')).toContain("bundles.directIo: expected 'off' | 'on', got boolean");
+    expect(invalid('bundles: { directIO: on }')).toContain("bundles: unknown field(s) 'directIO'");
+  });
+
   it('rejects broken YAML with a line number', () => {
     expect(invalid('a: [1, 2\nb: c')).toMatch(/not valid YAML at line \d/);
   });

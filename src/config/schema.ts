@@ -40,6 +40,12 @@ export const configSchema = z
       .object({
         /** Default: <stateDir>/bundles */
         dir: z.string().startsWith('/', 'an absolute path').optional(),
+        /**
+         * Write received blobs (`bundle pull`, `vm build`'s pull, uploads to `repo serve`) with O_DIRECT, where the
+         * filesystem takes it: far less CPU, but slower where the disk, not the page-cache copy, is the limit
+         * (docs/performance.md). VMFORGE_DIRECT_IO=1/0 overrides it (src/bundles/direct-io.ts).
+         */
+        directIo: z.enum(['off', 'on']).default('off'),
       })
       .strict()
       .default({}),

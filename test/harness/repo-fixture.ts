@@ -47,10 +47,13 @@ export interface TestRepo {
   logs: { level: string; obj: Record<string, unknown>; msg: string }[];
 }
 
-/** A repository server in a fresh data dir under `work`; `over` overrides repoServer settings. Close it with app.close(). */
+/**
+ * A repository server in a fresh data dir under `work`; `over` overrides repoServer settings, `directIo` is what
+ * `repo serve` would pass (default false). Close it with app.close().
+ */
 export async function startTestRepo(
   work: string,
-  opts: { rw: string; ro: string; maxUploadBytes: number; over?: Record<string, unknown> },
+  opts: { rw: string; ro: string; maxUploadBytes: number; over?: Record<string, unknown>; directIo?: boolean },
 ): Promise<TestRepo> {
   const base = await mkdtemp(join(work, 'srv-'));
   const dataDir = join(base, 'data');
@@ -73,7 +76,7 @@ export async function startTestRepo(
     error: (obj, msg) => logs.push({ level: 'error', obj: obj as Record<string, unknown>, msg }),
   };
   const store = new BundleStore(dataDir);
-  const app = await buildRepoServer({ store, config, log });
+  const app = await buildRepoServer({ store, config, log, directIo: opts.directIo ?? false });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const port = (app.server.address() as net.AddressInfo).port;
   return { port, url: `http://127.0.0.1:${port}`, dataDir, store, app, logs };

@@ -1,23 +1,27 @@
 /**
- * The blob writer (batch-appender.ts), with O_DIRECT asked for (VMFORGE_DIRECT_IO=1), on filesystems that treat O_DIRECT differently: ramfs refuses to open a
- * file with it (the writer falls back to buffered writes), tmpfs takes it since Linux 6.6 (and refused it
- * before), and a full tmpfs makes a write fail with ENOSPC in the middle of a transfer. The files must be
- * byte-exact either way, and the writer's state true after the failure (and the store's own staging loop,
- * stageBlob, reports the full disk). A publish into a store on tmpfs and a pull into one on ramfs end to end.
+ * The blob writer (batch-appender.ts), with O_DIRECT asked for, on filesystems that treat O_DIRECT differently:
+ * ramfs refuses to open a file with it (the writer falls back to buffered writes), tmpfs takes it since Linux 6.6
+ * (and refused it before), and a full tmpfs makes a write fail with ENOSPC in the middle of a transfer. The files
+ * must be byte-exact either way, and the writer's state true after the failure (and the store's own staging
+ * loop, stageBlob, reports the full disk). A publish into a store on tmpfs and a pull into one on ramfs end to
+ * end. And `bundles.directIo: on` in the config file alone (no VMFORGE_DIRECT_IO) switches `vmforge repo serve`
+ * and a client made from the config (repoClientFor, as `bundle pull` and `vm build` make it) to O_DIRECT.
  */
-import { execa } from 'execa';
+import { execa, type ResultPromise } from 'execa';
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BatchAppender, type WriteState } from '../../src/bundles/batch-appender.js';
-import { DIRECT_IO_ENV } from '../../src/bundles/direct-io.js';
+import { repoClientFor } from '../../src/app/bundle-source.js';
+import { BatchAppender, BATCH_BYTES, type WriteState } from '../../src/bundles/batch-appender.js';
+import { DIRECT_IO_ENV, openDirect } from '../../src/bundles/direct-io.js';
 import { RepoClient } from '../../src/bundles/repo-client.js';
 import { BundleStore } from '../../src/bundles/store.js';
+import { parseConfig } from '../../src/config/load.js';
 import { VmforgeError } from '../../src/errors.js';
 import { HostProcessRunner } from '../../src/exec/runner.js';
-import { requireRoot } from '../harness/env.js';
+import { REPO, requireRoot } from '../harness/env.js';
 import { makeTestBundle, startTestRepo, type TestRepo } from '../harness/repo-fixture.js';
 
 requireRoot();
@@ -28,6 +32,8 @@ const RO = 'ro-token-odirect-1a2b3c4d5e6f7a8b';
 let work: string;
 const mounts: string[] = [];
 let seq = 0;
+/** The variable as the test process found it: it is unset here so that only what the tests pass counts. */
+const envBefore = process.env[DIRECT_IO_ENV];
 
 async function mountAt(name: string, type: string, options?: string): Promise<string> {
   const dir = join(work, name);
@@ -38,11 +44,11 @@ async function mountAt(name: string, type: string, options?: string): Promise<st
 }
 
 beforeAll(async () => {
-  process.env[DIRECT_IO_ENV] = '1';
+  delete process.env[DIRECT_IO_ENV];
   work = await mkdtemp('/var/tmp/vmforge-odirect-');
 });
 afterAll(async () => {
-  delete process.env[DIRECT_IO_ENV];
+  if (envBefore !== undefined) process.env[DIRECT_IO_ENV] = envBefore;
   for (const m of mounts.reverse()) await execa('umount', [m]).catch(() => execa('umount', ['-l', m]).catch(() => undefined));
   await rm(work, { recursive: true, force: true });
 });
@@ -63,7 +69,7 @@ async function append(dir: string, all: Buffer, have: number): Promise<{ path: s
   let direct = false;
   let err: unknown;
   try {
-    const a = await BatchAppender.open(path, fh, w, all.length, () => undefined);
+    const a = await BatchAppender.open(path, fh, w, all.length, () => undefined, { directIo: true });
     direct = a.directIO;
     try {
       for (let off = have; off < all.length; off += 65536) {
@@ -149,17 +155,96 @@ describe('blob writer without O_DIRECT or out of space', () => {
     const b = await makeTestBundle(runner, { work: srvDir, storeDir: join(srvDir, 'src-store'), name: 'odirect-a', seed: 'a', randomKiB: 9 * 1024 + 3 });
     let srv: TestRepo | undefined;
     try {
-      srv = await startTestRepo(srvDir, { rw: RW, ro: RO, maxUploadBytes: 64 * MiB });
-      const res = await new RepoClient(srv.url, RW).publish({ manifest: b.manifest, blobPath: b.blobPath, manifestPath: '' });
+      srv = await startTestRepo(srvDir, { rw: RW, ro: RO, maxUploadBytes: 64 * MiB, directIo: true });
+      const res = await new RepoClient(srv.url, RW, { directIo: true }).publish({ manifest: b.manifest, blobPath: b.blobPath, manifestPath: '' });
       expect(res.alreadyPresent).toBe(false);
       const there = await srv.store.resolve('odirect-a:1');
       expect(sha(await readFile(there.blobPath))).toBe(b.manifest.sha256);
       const dest = new BundleStore(join(dir, 'dest-store'));
-      const pulled = await new RepoClient(srv.url, RO).pull('odirect-a:1', dest);
+      const pulled = await new RepoClient(srv.url, RO, { directIo: true }).pull('odirect-a:1', dest);
       expect(sha(await readFile(pulled.blobPath))).toBe(b.manifest.sha256);
+      expect(pulled.directIo).toBe(false);
       expect(await readdir(join(dir, 'dest-store', 'tmp'))).toEqual([]);
     } finally {
       await srv?.app.close();
     }
+  });
+});
+
+describe('bundles.directIo in the config file', () => {
+  it('makes repo serve and a pull write with O_DIRECT, with no VMFORGE_DIRECT_IO; off, the pull writes buffered', async () => {
+    expect(process.env[DIRECT_IO_ENV]).toBeUndefined();
+    // On a filesystem that takes O_DIRECT (ext4 under /var/tmp here), or the test would prove nothing.
+    const dir = await mkdtemp(join(work, 'cfg-'));
+    await writeFile(join(dir, 'probe'), '');
+    const probe = await openDirect(join(dir, 'probe'), 1, BATCH_BYTES);
+    expect(probe, `${dir} does not take O_DIRECT`).toBeDefined();
+    await probe?.fh.close();
+
+    await writeFile(join(dir, 'token'), `${RW}\n`);
+    const configText = (directIo: 'on' | 'off') =>
+      [
+        `stateDir: ${dir}/state`,
+        'bundles:',
+        `  directIo: ${directIo}`,
+        'repository:',
+        `  tokenFile: ${dir}/token`,
+        'repoServer:',
+        '  maxUploadBytes: 64M',
+        '  tokens:',
+        '    - name: odirect-cfg',
+        `      tokenFile: ${dir}/token`,
+        '      scopes: [read, write]',
+        '',
+      ].join('\n');
+    const configPath = join(dir, 'config.yaml');
+    await writeFile(configPath, configText('on'));
+    const runner = new HostProcessRunner();
+    const b = await makeTestBundle(runner, { work: dir, storeDir: join(dir, 'src-store'), name: 'odirect-cfg', seed: 'c', randomKiB: 9 * 1024 + 3 });
+
+    const proc: ResultPromise = execa(
+      process.execPath,
+      ['--import', 'tsx', join(REPO, 'src/cli/main.ts'), 'repo', 'serve', '--listen', '127.0.0.1:0', '--data', join(dir, 'data'), '--config', configPath],
+      // process.env has no VMFORGE_DIRECT_IO (beforeAll): only the config file asks for O_DIRECT.
+      { cwd: REPO, reject: false },
+    );
+    let stderr = '';
+    proc.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        proc.stdout?.on('data', (c: Buffer) => {
+          out += c.toString();
+          const m = /(http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+          if (m) resolve(m[1] as string);
+        });
+        proc.then((r) => reject(new Error(`repo serve exited early: ${String(r.stderr)}`)), reject);
+      });
+      const on = parseConfig(configText('on'), configPath);
+      const res = await (await repoClientFor(on, url)).publish({ manifest: b.manifest, blobPath: b.blobPath, manifestPath: '' });
+      expect(res.alreadyPresent).toBe(false);
+      const there = await new BundleStore(join(dir, 'data')).resolve('odirect-cfg:1');
+      expect(sha(await readFile(there.blobPath))).toBe(b.manifest.sha256);
+
+      const pulled = await (await repoClientFor(on, url)).pull('odirect-cfg:1', new BundleStore(join(dir, 'dest-on')));
+      expect(pulled.alreadyPresent).toBe(false);
+      expect(pulled.directIo).toBe(true);
+      expect(sha(await readFile(pulled.blobPath))).toBe(b.manifest.sha256);
+
+      const off = parseConfig(configText('off'), configPath);
+      const pulledOff = await (await repoClientFor(off, url)).pull('odirect-cfg:1', new BundleStore(join(dir, 'dest-off')));
+      expect(pulledOff.directIo).toBe(false);
+      expect(sha(await readFile(pulledOff.blobPath))).toBe(b.manifest.sha256);
+    } finally {
+      proc.kill('SIGTERM');
+      await proc;
+    }
+    // The server's log line of the upgraded upload says how the blob was written.
+    const published = stderr
+      .split('\n')
+      .filter((l) => l.includes('bundle published'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(published, stderr).toHaveLength(1);
+    expect(published[0]).toMatchObject({ bundle: 'odirect-cfg:1', directIo: true });
   });
 });

@@ -263,6 +263,7 @@ Examples:
             bytesFetched: r.bytesFetched,
             resumedFrom: r.resumedFrom,
             attempts: r.attempts,
+            directIo: r.directIo,
             seconds,
             sha256: r.manifest.sha256,
             blobPath: r.blobPath,

@@ -15,7 +15,8 @@ export function registerRepoCommands(program: Command): void {
       'after',
       `
 Tokens, anonymous reads, the upload size limit and the idle timeout come from the repoServer section of the
-config file (docs/repo-server.md). Stops on Ctrl-C or SIGTERM; uploads cut short are discarded, never half stored.
+config file (docs/repo-server.md); bundles.directIo: on writes uploaded blobs with O_DIRECT (docs/config.md).
+Stops on Ctrl-C or SIGTERM; uploads cut short are discarded, never half stored.
 
 Examples:
   vmforge repo serve --listen 127.0.0.1:8700 --data /srv/vmforge/bundles
@@ -37,7 +38,9 @@ Examples:
       await mkdir(dir, { recursive: true });
       // Request lines on stderr; they carry a token's configured name, never the token.
       const log = jsonLinesLog((line) => process.stderr.write(line));
-      const app = await buildRepoServer({ store: new BundleStore(dir), config: config.repoServer, log });
+      const { directIoWanted } = await import('../../bundles/direct-io.js');
+      const directIo = directIoWanted(config.bundles.directIo);
+      const app = await buildRepoServer({ store: new BundleStore(dir), config: config.repoServer, log, directIo });
       await app.listen({ host, port });
       const addr = app.server.address();
       const url = addr !== null && typeof addr === 'object' ? baseUrl(addr.address, addr.port) : baseUrl(host, port);

@@ -27,6 +27,8 @@ export interface RepoServerOptions {
   log: RepoLog;
   /** Already resolved tokens; by default the config's are resolved (token files read) here. */
   tokens?: readonly RepoToken[];
+  /** Write upgraded uploads with O_DIRECT where the store's filesystem takes it (default false; see directIoWanted()). */
+  directIo?: boolean;
 }
 
 /** What the route modules share. */
@@ -123,7 +125,7 @@ export async function buildRepoServer(opts: RepoServerOptions): Promise<FastifyI
   const ctx: RepoContext = { store, log, maxUploadBytes, requireScope, serialized };
   registerReadRoutes(app, ctx);
   registerWriteRoutes(app, ctx);
-  const cutUploads = handleUploadUpgrades(app.server, { ...ctx, tokens, anonymousRead: config.anonymousRead, idleMs });
+  const cutUploads = handleUploadUpgrades(app.server, { ...ctx, tokens, anonymousRead: config.anonymousRead, idleMs, directIo: opts.directIo ?? false });
   // Upgraded uploads are no longer the HTTP server's connections: cutting "all connections" must include them.
   const closeAll = app.server.closeAllConnections.bind(app.server);
   app.server.closeAllConnections = () => {

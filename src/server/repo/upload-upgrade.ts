@@ -33,6 +33,8 @@ export interface UpgradeDeps extends RepoContext {
   tokens: readonly RepoToken[];
   anonymousRead: boolean;
   idleMs: number;
+  /** Write the received blob with O_DIRECT where the filesystem takes it. */
+  directIo: boolean;
 }
 
 /** Serves fast uploads on `server`; returns a function that cuts the ones in flight (they store nothing). */
@@ -75,7 +77,8 @@ async function serveUpgrade(deps: UpgradeDeps, req: IncomingMessage, oldSocket: 
     const { manifest, sha256, refText } = await checkUpload(deps, ref, declared, 'X-Vmforge-Length', req.headers);
     if (head.length > 0) throw new HttpError('INVALID_INPUT', 'body bytes arrived before 101 Switching Protocols');
 
-    staged = await receive(deps, oldSocket, declared, (sock) => {
+    const writer = { directIo: false };
+    staged = await receive(deps, oldSocket, declared, writer, (sock) => {
       io = sock;
       active.add(sock);
       sock.once('close', () => active.delete(sock));
@@ -89,7 +92,8 @@ async function serveUpgrade(deps: UpgradeDeps, req: IncomingMessage, oldSocket: 
     const s = staged;
     const published = await deps.serialized(() => deps.store.publishStaged(manifest, s));
     staged = undefined;
-    deps.log.info({ bundle: refText, bytes: s.bytes, ms: Math.round(performance.now() - t0) }, 'bundle published');
+    // directIo: whether bundles.directIo (or VMFORGE_DIRECT_IO) took effect on this store's filesystem.
+    deps.log.info({ bundle: refText, bytes: s.bytes, ms: Math.round(performance.now() - t0), directIo: writer.directIo }, 'bundle published');
     const location = `/v1/bundles/${encodeURIComponent(ref.name)}/${encodeURIComponent(ref.version)}/manifest`;
     answer(io, 201, published.manifest, { location });
     log(201);
@@ -142,16 +146,24 @@ function takeOver(old: net.Socket, onData: (chunk: Buffer) => boolean): net.Sock
 
 /**
  * Takes the connection over, sends 101, then takes exactly `length` bytes into a hashed, fsynced temp file.
- * Returns the socket to answer on, and the staged blob (or the error that ended the body).
+ * Returns the socket to answer on, and the staged blob (or the error that ended the body); `writer.directIo` says
+ * whether it was written with O_DIRECT.
  */
-async function receive(deps: UpgradeDeps, old: net.Socket, length: number, onSocket: (io: net.Socket) => void): Promise<StagedBlob> {
+async function receive(
+  deps: UpgradeDeps,
+  old: net.Socket,
+  length: number,
+  writer: { directIo: boolean },
+  onSocket: (io: net.Socket) => void,
+): Promise<StagedBlob> {
   const { path, fh } = await deps.store.createTempFile('blob');
   const w: WriteState = { hash: createHash('sha256'), hashed: 0, fetched: 0 };
   let appender: BatchAppender | undefined;
   let received = 0;
   try {
-    const a = await BatchAppender.open(path, fh, w, length, () => undefined);
+    const a = await BatchAppender.open(path, fh, w, length, () => undefined, { directIo: deps.directIo });
     appender = a;
+    writer.directIo = a.directIO;
     await new Promise<void>((resolve, reject) => {
       let done = false;
       const finish = (e?: unknown) => {
