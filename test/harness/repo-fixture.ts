@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { copyFile, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import type net from 'node:net';
 import { join } from 'node:path';
+import type { ResultPromise } from 'execa';
 import type { FastifyInstance } from 'fastify';
 import { createBundle } from '../../src/bundles/create.js';
 import type { Manifest } from '../../src/bundles/manifest.js';
@@ -80,4 +81,17 @@ export async function startTestRepo(
   await app.listen({ host: '127.0.0.1', port: 0 });
   const port = (app.server.address() as net.AddressInfo).port;
   return { port, url: `http://127.0.0.1:${port}`, dataDir, store, app, logs };
+}
+
+/** The URL a `vmforge repo serve --listen 127.0.0.1:0` child prints once it listens; rejects if it exits first. */
+export function servedUrl(proc: ResultPromise): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    let out = '';
+    proc.stdout?.on('data', (c: Buffer) => {
+      out += c.toString();
+      const m = /(http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+      if (m) resolve(m[1] as string);
+    });
+    proc.then((r) => reject(new Error(`repo serve exited early: ${String(r.stderr)}`)), reject);
+  });
 }

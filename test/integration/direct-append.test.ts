@@ -22,7 +22,7 @@ import { parseConfig } from '../../src/config/load.js';
 import { VmforgeError } from '../../src/errors.js';
 import { HostProcessRunner } from '../../src/exec/runner.js';
 import { REPO, requireRoot } from '../harness/env.js';
-import { makeTestBundle, startTestRepo, type TestRepo } from '../harness/repo-fixture.js';
+import { makeTestBundle, servedUrl, startTestRepo, type TestRepo } from '../harness/repo-fixture.js';
 
 requireRoot();
 
@@ -211,15 +211,7 @@ describe('bundles.directIo in the config file', () => {
     let stderr = '';
     proc.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
     try {
-      const url = await new Promise<string>((resolve, reject) => {
-        let out = '';
-        proc.stdout?.on('data', (c: Buffer) => {
-          out += c.toString();
-          const m = /(http:\/\/127\.0\.0\.1:\d+)/.exec(out);
-          if (m) resolve(m[1] as string);
-        });
-        proc.then((r) => reject(new Error(`repo serve exited early: ${String(r.stderr)}`)), reject);
-      });
+      const url = await servedUrl(proc);
       const on = parseConfig(configText('on'), configPath);
       const res = await (await repoClientFor(on, url)).publish({ manifest: b.manifest, blobPath: b.blobPath, manifestPath: '' });
       expect(res.alreadyPresent).toBe(false);

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BundleStore } from '../../src/bundles/store.js';
 import { HostProcessRunner } from '../../src/exec/runner.js';
 import { ensureTemplate, REPO, requireRoot, TEMPLATE_CACHE } from '../harness/env.js';
-import { makeTestBundle, startTestRepo, type TestBundle, type TestRepo } from '../harness/repo-fixture.js';
+import { makeTestBundle, servedUrl, startTestRepo, type TestBundle, type TestRepo } from '../harness/repo-fixture.js';
 
 requireRoot();
 
@@ -579,15 +579,7 @@ describe('vmforge repo serve', () => {
 
     const proc = cli(['repo', 'serve', '--listen', '127.0.0.1:0', '--data', join(dir, 'data'), '--config', configPath]);
     try {
-      const url = await new Promise<string>((resolve, reject) => {
-        let out = '';
-        proc.stdout?.on('data', (c: Buffer) => {
-          out += c.toString();
-          const m = /(http:\/\/127\.0\.0\.1:\d+)/.exec(out);
-          if (m) resolve(m[1] as string);
-        });
-        proc.then((r) => reject(new Error(`exited early: ${String(r.stderr)}`)), reject);
-      });
+      const url = await servedUrl(proc);
       expect(await (await fetch(`${url}/v1/health`)).json()).toEqual({ ok: true });
       expect((await fetch(`${url}/v1/bundles`)).status).toBe(401);
       expect((await fetch(`${url}/v1/bundles`, { headers: auth(RW) })).status).toBe(200);
