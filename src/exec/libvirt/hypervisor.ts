@@ -170,10 +170,7 @@ export class VirshHypervisor implements Hypervisor {
 
   async listAllNames(): Promise<string[]> {
     const { stdout } = await this.virsh(['list', '--all', '--name']);
-    return stdout
-      .split('\n')
-      .map((l) => l.trim())
-      .filter((l) => l !== '');
+    return nameLines(stdout);
   }
 
   async listAllNamesAndNetworks(): Promise<{ names: string[]; networks: string[] }> {
@@ -185,12 +182,7 @@ export class VirshHypervisor implements Hypervisor {
     // With --quiet, virsh's echo ends no line: the domain list starts right after the separator.
     const at = res.stdout.indexOf(separator);
     if (at < 0) throw new VmforgeError('INTERNAL', `no separator in virsh's answer to net-list + list: ${JSON.stringify(res.stdout.slice(0, 200))}`);
-    const lines = (text: string) =>
-      text
-        .split('\n')
-        .map((l) => l.trim())
-        .filter((l) => l !== '');
-    return { networks: lines(res.stdout.slice(0, at)), names: lines(res.stdout.slice(at + separator.length)) };
+    return { networks: nameLines(res.stdout.slice(0, at)), names: nameLines(res.stdout.slice(at + separator.length)) };
   }
 
   async dumpXml(name: string, opts: { inactive?: boolean } = {}): Promise<string> {
@@ -264,6 +256,14 @@ export class VirshHypervisor implements Hypervisor {
       throw e;
     }
   }
+}
+
+/** The names a `virsh ... --name` listing prints, one per line. */
+function nameLines(text: string): string[] {
+  return text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
 }
 
 function isCommandFailed(e: unknown): e is VmforgeError {
