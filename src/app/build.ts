@@ -638,9 +638,11 @@ async function hostBridges(): Promise<string[]> {
   return out;
 }
 
-/** MACs of every libvirt domain; one `virsh dumpxml` each, a few at a time (each is mostly waiting on libvirtd). */
+/**
+ * MACs of every libvirt domain, from their persistent definitions: one virsh start for up to 100 domains (it was
+ * one per domain: seconds of CPU on a host with many VMs).
+ */
 async function libvirtMacs(ctx: AppContext, names: string[]): Promise<string[]> {
-  // One virsh start for up to 100 domains (it was one per domain: seconds of CPU on a host with many VMs).
   const xmls = await ctx.hypervisor.inactiveXmls(names);
   return xmls.flatMap((xml) => readDomainFacts(xml).macs);
 }

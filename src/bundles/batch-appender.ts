@@ -6,10 +6,10 @@
  * (docs/performance.md).
  *
  * When the caller asks for it (`bundles.directIo: on` in the config, or VMFORGE_DIRECT_IO=1; direct-io.ts, off by
- * default, see there) and the filesystem allows it, the batches go out with O_DIRECT: a buffered write spent ~3.7 system-CPU s per GiB copying into the page cache
- * here, O_DIRECT ~0.1 s. Up to DIRECT_IN_FLIGHT such writes
- * run at once, so the socket keeps being read while the disk writes. O_DIRECT writes start at a multiple of
- * BLOCK and are whole blocks, so:
+ * default, see there) and the filesystem allows it, the batches go out with O_DIRECT: a buffered write spent
+ * ~3.7 system-CPU s per GiB copying into the page cache here, O_DIRECT ~0.1 s. Up to DIRECT_IN_FLIGHT such
+ * writes run at once, so the socket keeps being read while the disk writes. O_DIRECT writes start at a multiple
+ * of BLOCK and are whole blocks, so:
  * - a resume from an offset inside a block reads that block's first bytes back into the first buffer and
  *   writes the block again whole (the same bytes, so the file never holds anything else);
  * - the last partial block is written through the ordinary handle, once every earlier write has finished.
