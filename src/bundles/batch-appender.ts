@@ -26,7 +26,8 @@
 import type { Hash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { VmforgeError } from '../errors.js';
-import { BLOCK, openDirect, readExactly, writeAllAt, type DirectTarget } from './direct-io.js';
+import { readExactly, writeAllAt } from '../exec/positioned-io.js';
+import { BLOCK, openDirect, type DirectTarget } from './direct-io.js';
 
 export interface WriteState {
   hash: Hash;

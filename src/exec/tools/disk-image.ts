@@ -1,6 +1,7 @@
 /** Raw disk image files: sparse creation, positioned reads and writes, idempotent removal. */
 import { open, rm, stat } from 'node:fs/promises';
 import { conflict, invalidInput, VmforgeError } from '../../errors.js';
+import { writeAllAt } from '../positioned-io.js';
 
 /** Undo data for createSparseFile. */
 export interface CreatedFile {
@@ -37,11 +38,7 @@ export async function writeAt(path: string, offset: number, buf: Uint8Array, opt
     if (offset + buf.length > size) {
       throw new VmforgeError('INTERNAL', `writing ${buf.length} bytes at ${offset} would go past the end of ${path} (${size} bytes)`);
     }
-    let done = 0;
-    while (done < buf.length) {
-      const { bytesWritten } = await fh.write(buf, done, buf.length - done, offset + done);
-      done += bytesWritten;
-    }
+    await writeAllAt(fh, buf, offset);
     if (opts.sync !== false) await fh.sync();
   } finally {
     await fh.close();
