@@ -11,6 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BATCH_BYTES, BatchAppender, type WriteState } from './batch-appender.js';
 import { DIRECT_IO_ENV, openDirect } from './direct-io.js';
+import { patternBytes as bytes, sha256Hex as sha } from '../../test/harness/pattern-bytes.js';
 
 const MiB = 1024 * 1024;
 let dir: string;
@@ -31,14 +32,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
-
-/** Deterministic bytes that differ at every offset (a shifted or repeated block shows up). */
-function bytes(n: number, salt = 0): Buffer {
-  const b = Buffer.allocUnsafe(n);
-  for (let i = 0; i < n; i++) b[i] = (i * 31 + (i >>> 12) * 7 + salt) & 0xff;
-  return b;
-}
-const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 /** A file holding `head` (as a pull's partial file: opened a+), and the state that describes it. */
 async function partialFile(head: Buffer): Promise<{ path: string; fh: FileHandle; w: WriteState }> {

@@ -23,6 +23,7 @@ import { VmforgeError } from '../../src/errors.js';
 import { HostProcessRunner } from '../../src/exec/runner.js';
 import { REPO, requireRoot } from '../harness/env.js';
 import { makeTestBundle, servedUrl, startTestRepo, type TestRepo } from '../harness/repo-fixture.js';
+import { patternBytes as bytes, sha256Hex as sha } from '../harness/pattern-bytes.js';
 
 requireRoot();
 
@@ -52,13 +53,6 @@ afterAll(async () => {
   for (const m of mounts.reverse()) await execa('umount', [m]).catch(() => execa('umount', ['-l', m]).catch(() => undefined));
   await rm(work, { recursive: true, force: true });
 });
-
-function bytes(n: number, salt = 0): Buffer {
-  const b = Buffer.allocUnsafe(n);
-  for (let i = 0; i < n; i++) b[i] = (i * 31 + (i >>> 12) * 7 + salt) & 0xff;
-  return b;
-}
-const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 /** Appends `all` after its first `have` bytes (already in the file) in 64 KiB chunks; returns the state. */
 async function append(dir: string, all: Buffer, have: number): Promise<{ path: string; w: WriteState; direct: boolean; err?: unknown }> {
