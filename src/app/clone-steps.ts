@@ -11,8 +11,7 @@ import { rootPartition, swapPartition } from '../core/disk/layout.js';
 import { swapHeaderBytes } from '../core/disk/swap-header.js';
 import type { BuildPlan, BuildStepId } from '../core/plan/build-plan.js';
 import { VmforgeError } from '../errors.js';
-import type { DaemonRunner } from '../exec/daemon.js';
-import type { HostRunner } from '../exec/runner.js';
+import { requireDaemonRunner } from '../exec/daemon.js';
 import { GuestRoot } from '../exec/guestfs/guest-root.js';
 import { readAt, writeAt } from '../exec/tools/disk-image.js';
 import { setFsUuid } from '../exec/tools/fs-uuid.js';
@@ -77,7 +76,7 @@ export function warmStepImplementations(ctx: AppContext, cur: { plan: BuildPlan 
         // Canonical, as the daemon's command line will show it: the undo finds the daemon by that path.
         const exportPath = join(await realpath(dirname(wanted)), basename(wanted));
         await c.willUndo({ kind: 'fuse.unexport', exportPath, qcow2Path: paths.disk });
-        s.export = await exportQcow2AsRaw(daemonRunner(runner), { qcow2Path: paths.disk, exportPath, expectedSizeBytes: spec.diskBytes, signal: c.signal });
+        s.export = await exportQcow2AsRaw(requireDaemonRunner(runner), { qcow2Path: paths.disk, exportPath, expectedSizeBytes: spec.diskBytes, signal: c.signal });
         s.rawPath = s.export.rawPath;
       } else {
         s.rawPath = paths.disk;
@@ -127,9 +126,3 @@ export function warmStepImplementations(ctx: AppContext, cur: { plan: BuildPlan 
   };
 }
 
-function daemonRunner(runner: HostRunner): HostRunner & DaemonRunner {
-  if (!('spawnDaemon' in runner) || typeof (runner as Partial<DaemonRunner>).spawnDaemon !== 'function') {
-    throw new VmforgeError('INTERNAL', 'the qcow2 clone strategy needs a runner that can start daemons');
-  }
-  return runner as HostRunner & DaemonRunner;
-}

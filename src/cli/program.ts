@@ -19,6 +19,7 @@ export const COMMAND_MODULES: ReadonlyArray<{ name: string; register(): Promise<
   { name: 'recover', register: async () => (await import('./commands/recover.js')).registerRecoverCommand },
   { name: 'repo', register: async () => (await import('./commands/repo.js')).registerRepoCommands },
   { name: 'cache', register: async () => (await import('./commands/cache.js')).registerCacheCommands },
+  { name: 'host', register: async () => (await import('./commands/host.js')).registerHostCommands },
 ];
 
 /** The program with every command (only: just the named top-level command, when it is one of ours). */
@@ -33,6 +34,7 @@ export async function makeProgram(only?: string): Promise<Command> {
       'after',
       `
 Examples:
+  vmforge host check                         is this host ready to build VMs?
   vmforge bundle bootstrap debian            make a Debian bookworm template bundle
   vmforge vm build web1 --bundle debian-bookworm --memory 1G --disk 8G --wait
   vmforge vm list

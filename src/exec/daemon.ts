@@ -39,6 +39,14 @@ export interface DaemonRunner {
   spawnDaemon(spec: DaemonSpec): RunningDaemon;
 }
 
+/** The runner as a DaemonRunner, for the uses that start one (a FUSE export); a runner that cannot is a bug. */
+export function requireDaemonRunner<R extends object>(runner: R): R & DaemonRunner {
+  if (!('spawnDaemon' in runner) || typeof (runner as Partial<DaemonRunner>).spawnDaemon !== 'function') {
+    throw new VmforgeError('INTERNAL', 'this use needs a runner that can start daemons (qemu-storage-daemon)');
+  }
+  return runner as R & DaemonRunner;
+}
+
 const STDERR_TAIL_CHARS = 2000;
 
 export function spawnDaemon(spec: DaemonSpec): RunningDaemon {

@@ -45,7 +45,7 @@ function addonPath(): string | undefined {
 }
 
 /** PRAGMA user_version holds the number of migrations applied; it lets a current database skip the migrator. */
-const SCHEMA_VERSION = Object.keys(migrations).length;
+export const SCHEMA_VERSION = Object.keys(migrations).length;
 
 /**
  * Brings the schema up to date, once, even when several processes open a new database at the same moment.

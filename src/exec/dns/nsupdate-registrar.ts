@@ -93,7 +93,7 @@ export class NsupdateRegistrar implements DnsRegistrar {
     for (const zu of planRemoval(records)) await this.send(zu, opts.signal);
   }
 
-  async lookup(name: string, types: readonly (DnsRrType | 'CNAME' | 'TXT')[] = LOOKUP_TYPES, opts: { signal?: AbortSignal } = {}): Promise<DnsAnswer[]> {
+  async lookup(name: string, types: readonly (DnsRrType | 'CNAME' | 'TXT' | 'SOA')[] = LOOKUP_TYPES, opts: { signal?: AbortSignal } = {}): Promise<DnsAnswer[]> {
     await this.loadKey();
     const owner = name.toLowerCase().endsWith('.') ? name.toLowerCase() : `${name.toLowerCase()}.`;
     // One dig, one query per type (dig takes several NAME TYPE pairs); the global options come first.

@@ -23,5 +23,5 @@ export interface DnsRegistrar {
   /** Deletes exactly these RRs (name, type, value); absent ones are fine. Other records at the names stay. */
   unregister(records: readonly DnsRecord[], opts?: { signal?: AbortSignal }): Promise<void>;
   /** What the server holds at `name` for these types (default A, AAAA, PTR and CNAME). */
-  lookup(name: string, types?: readonly (DnsRrType | 'CNAME' | 'TXT')[], opts?: { signal?: AbortSignal }): Promise<DnsAnswer[]>;
+  lookup(name: string, types?: readonly (DnsRrType | 'CNAME' | 'TXT' | 'SOA')[], opts?: { signal?: AbortSignal }): Promise<DnsAnswer[]>;
 }
