@@ -62,6 +62,10 @@ describe('host check on this host', () => {
       expect(byId(report, id).status, id).toBe('ok');
     }
     expect(byId(report, 'libvirt.reachable').detail).toMatch(/'virsh version' took \d+ ms/);
+    // Whatever this host has: KVM that a probe guest proved, or TCG with the reason and, as a ⚠, the fix.
+    const accel = byId(report, 'accelerator');
+    expect(accel.detail).toMatch(/^(KVM|TCG)\b/);
+    if (accel.status !== 'ok') expect(accel.fix).toBeTruthy();
     expect(byId(report, 'libvirt.define').detail).toMatch(/a define took \d+/);
     // The check leaves nothing: no check domain, no loop device on its scratch file, no scratch dir.
     const doms = await execa('virsh', ['-q', '-c', 'qemu:///system', 'list', '--all', '--name']);
