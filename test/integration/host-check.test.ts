@@ -104,6 +104,20 @@ describe('host check when a fact is broken', () => {
     }
   });
 
+  it('libvirt.domainType: kvm where KVM does not work: ✗ with the fix; where it works: ✓', async () => {
+    const auto = byId((await check(await env())).report, 'accelerator');
+    const { exitCode, report } = await check(await env('libvirt:\n  domainType: kvm\n'));
+    const forced = byId(report, 'accelerator');
+    if (auto.detail.startsWith('KVM')) {
+      expect(forced.status).toBe('ok');
+    } else {
+      expect(exitCode).toBe(1);
+      expect(forced.status).toBe('fail');
+      expect(forced.detail).toMatch(/libvirt\.domainType is kvm, but a KVM guest cannot run on this host/);
+      expect(forced.fix).toMatch(/domainType: auto/);
+    }
+  });
+
   it('a network whose bridge does not exist: ✗ naming the bridge and the network', async () => {
     const e = await env();
     expect((await e.cli(['network', 'create', 'lab', '--cidr', '10.250.8.0/24', '--bridge', 'hcmissing0'])).exitCode).toBe(0);
