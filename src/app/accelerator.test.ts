@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -34,6 +34,8 @@ let dir: string;
 let paths: AccelFactPaths;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'ac-accel-app-'));
+  // The probe's directory goes here: it must be searchable, as for libvirt's QEMU user.
+  await chmod(dir, 0o711);
   const f = (name: string, text: string) => writeFile(join(dir, name), text).then(() => join(dir, name));
   paths = {
     kvmDevice: '/dev/null',

@@ -24,7 +24,6 @@ import { describePlan, planBuild, requireDiskFitsBundle, type BuildFacts, type B
 import { conflict, invalidInput, VmforgeError } from '../errors.js';
 import { waitForPattern, tailFile } from '../exec/console-wait.js';
 import { GuestRoot } from '../exec/guestfs/guest-root.js';
-import { detectDomainType } from '../exec/host-facts.js';
 import { requireTools } from '../exec/host-tools.js';
 import { createSparseFile, writeAt } from '../exec/tools/disk-image.js';
 import { installGrubBios } from '../exec/tools/grub.js';
@@ -38,6 +37,8 @@ import { runPipeline, type Step, type StepTiming } from '../pipeline/pipeline.js
 import { resolveOrPull } from './bundle-source.js';
 import type { AppContext } from './context.js';
 import { withHostLock } from './mutating.js';
+import { acceleratorVerdict, describeVerdict } from './accelerator.js';
+import { acceleratorNote } from '../core/host/accelerator.js';
 import { undoRegistry } from './undo-executors.js';
 import { loggedSink } from './log.js';
 import { chooseCloneStrategy, parseCloneSetting } from './clone-choice.js';
@@ -195,7 +196,13 @@ async function buildChecked(
       network ? `create it (ip link add ${nic.bridge} type bridge), or fix network ${network.name}` : `create it (ip link add ${nic.bridge} type bridge) or pick another with --bridge / --net`,
     );
   }
-  const domainType = spec0.hypervisor === 'xen' ? 'xen' : ctx.config.libvirt.domainType === 'auto' ? await detectDomainType() : ctx.config.libvirt.domainType;
+  // KVM only when a KVM guest really runs for libvirt's QEMU user; a dry run starts no probe guest (facts and the
+  // cached probe only, and its plan says so). A forced kvm that cannot work is refused here, before any disk work.
+  const accel = spec0.hypervisor === 'xen' ? undefined : await acceleratorVerdict(ctx, { probe: !opts.dryRun, signal });
+  if (accel?.error) throw new VmforgeError('INVALID_CONFIG', accel.error.message, { hint: accel.error.hint });
+  const accelNote = accel ? acceleratorNote(accel) : null;
+  if (accelNote) emit({ type: 'step.info', step: 'plan', message: accelNote });
+  const domainType = accel ? accel.domainType : 'xen';
   const macPrefix = MAC_PREFIX[domainType];
   // Without a NIC the MAC is never used: no need to read every other domain's XML (one virsh call each).
   const otherMacs = nic.type === 'none' ? [] : await libvirtMacs(ctx, libvirtNames);
@@ -237,6 +244,7 @@ async function buildChecked(
     },
     ...(guestDomain ? { guestDomain } : {}),
     ...(lvmFacts ? { lvm: lvmFacts } : {}),
+    ...(accel ? { accelerator: `${describeVerdict(accel)}${accel.fix && accel.status === 'tcg-fallback' ? `; fix: ${accel.fix}` : ''}` } : {}),
   };
   // A golden image carries GRUB; direct kernel boot is built cold (its kernel copy comes from the extracted root).
   const coldOnly = coldOnlyReason(spec);

@@ -47,6 +47,10 @@ describe('config', () => {
     expect(invalid('bundles: { directIO: on }')).toContain("bundles: unknown field(s) 'directIO'");
   });
 
+  it('refuses an unknown libvirt.domainType, naming the field and the three values', () => {
+    expect(invalid('libvirt:\n  domainType: kvmm\n')).toBe("/etc/vmforge/config.yaml is invalid:\n  libvirt.domainType: expected one of 'auto', 'kvm', 'qemu', got 'kvmm'");
+  });
+
   it('rejects broken YAML with a line number', () => {
     expect(invalid('a: [1, 2\nb: c')).toMatch(/not valid YAML at line \d/);
   });

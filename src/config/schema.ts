@@ -12,7 +12,11 @@ export const configSchema = z
     libvirt: z
       .object({
         uri: z.string().min(1).default('qemu:///system'),
-        /** 'auto' picks kvm when /dev/kvm exists, else qemu (TCG). */
+        /**
+         * 'auto': kvm only when a KVM guest really runs for libvirt's QEMU user (host facts, then a probe guest
+         * cached per host boot: src/app/accelerator.ts), else qemu (TCG) with a one-line reason on every build.
+         * 'kvm' on a host where KVM cannot work is refused before any disk work; 'qemu' always emulates.
+         */
         domainType: z.enum(['auto', 'kvm', 'qemu']).default('auto'),
         /** What `vm build` makes without --hypervisor: KVM/QEMU domains, or Xen (libxl) ones. */
         hypervisor: z.enum(['kvm', 'xen']).default('kvm'),

@@ -25,6 +25,8 @@ let bundle: string;
 let env: TestEnv;
 /** Same, with a libvirt URI nobody listens on. */
 let unreachable: TestEnv;
+/** libvirt.domainType: kvm, on this host without /dev/kvm. */
+let forcedKvm: TestEnv;
 /** PATH with every host program but mkfs.ext4. */
 let pathWithoutMkfs: string;
 
@@ -33,15 +35,18 @@ beforeAll(async () => {
   bundle = await ensureTemplate();
   env = await makeTestEnv();
   unreachable = await makeTestEnv(`libvirt:\n  uri: 'qemu+unix:///system?socket=/nonexistent/sock'\n`);
+  forcedKvm = await makeTestEnv('libvirt:\n  domainType: kvm\n');
   pathWithoutMkfs = await binDirWithout(join(env.dir, 'bin'), 'mkfs.ext4');
   await writeFile(join(env.dir, 'wrong-type.yaml'), `stateDir: ${env.dir}/bad-state\ndefaults:\n  cpus: two\n`);
   await writeFile(join(env.dir, 'unknown-field.yaml'), `stateDir: ${env.dir}/bad-state\nlibvirt:\n  uri: ${SYSTEM_URI}\n  colour: blue\n`);
   await writeFile(join(env.dir, 'typo.yaml'), `stateDri: ${env.dir}/bad-state\n`);
+  await writeFile(join(env.dir, 'domain-type.yaml'), `stateDir: ${env.dir}/bad-state\nlibvirt:\n  domainType: kvmm\n`);
 });
 
 afterAll(async () => {
   await env?.cleanup();
   await unreachable?.cleanup();
+  await forcedKvm?.cleanup();
 });
 
 /** A directory of symlinks to every program on the usual PATH except `missing`, plus node. */
@@ -69,7 +74,7 @@ interface Case {
   /** Matched against the error message: from 'error: ' up to the hint (config errors span lines). */
   error: RegExp;
   hint?: RegExp;
-  on?: 'unreachable';
+  on?: 'unreachable' | 'forcedKvm';
   cliEnv?: () => Record<string, string>;
 }
 
@@ -129,6 +134,15 @@ const cases: Case[] = [
     ...flags('unknown config field', [], 'INVALID_CONFIG', /unknown-field\.yaml is invalid:\n\s+libvirt: unknown field\(s\) 'colour'/, /fix the fields above/),
     cliEnv: () => ({ VMFORGE_CONFIG: join(env.dir, 'unknown-field.yaml') }),
   },
+  {
+    ...flags('unknown libvirt.domainType', [], 'INVALID_CONFIG', /domain-type\.yaml is invalid:\n\s+libvirt\.domainType: expected one of 'auto', 'kvm', 'qemu', got 'kvmm'/, /fix the fields above/),
+    cliEnv: () => ({ VMFORGE_CONFIG: join(env.dir, 'domain-type.yaml') }),
+  },
+  // This machine kind has no /dev/kvm: a forced kvm is refused before any disk work, not at "Start the domain".
+  {
+    ...flags('libvirt.domainType kvm without /dev/kvm', [], 'INVALID_CONFIG', /^libvirt\.domainType is kvm, but a KVM guest cannot run on this host: no \/dev\/kvm on this host$/, /set libvirt\.domainType: auto \(or qemu\) to build with TCG emulation/),
+    on: 'forcedKvm',
+  },
   // Given with --config rather than through VMFORGE_CONFIG.
   flags('misspelt top-level config field', ['--config', '@typo'], 'INVALID_CONFIG', /typo\.yaml is invalid:\n\s+\(top level\): unknown field\(s\) 'stateDri'/, /fix the fields above/),
 ];
@@ -168,7 +182,7 @@ async function systemDomainExists(name: string): Promise<boolean> {
 describe('bad input gets a clear error, a non-zero exit, and nothing left behind', () => {
   describe.concurrent('rejected', () => {
     it.for(cases)('$title', async (c, { expect }) => {
-      const e = c.on === 'unreachable' ? unreachable : env;
+      const e = c.on === 'unreachable' ? unreachable : c.on === 'forcedKvm' ? forcedKvm : env;
       const r = await run(e, c.args, c.cliEnv?.());
       const shown = `stderr:\n${r.stderr}`;
       expect(r.stderr, shown).not.toMatch(/internal error|^\s+at /m);
@@ -205,6 +219,8 @@ describe('bad input gets a clear error, a non-zero exit, and nothing left behind
       expect(r.stdout).toContain(`Plan for VM ${name} (dry run: nothing was changed)`);
       expect(r.stdout).toContain(`${env.config.storage.dir}/${name}.img`);
       expect(r.stdout).toMatch(/^<domain type='(kvm|qemu)'>/m);
+      // How the domain type was chosen; a dry run starts no probe guest and says what it went by.
+      expect(r.stdout).toMatch(/^ {2}accel: {4}(qemu \(host facts: no \/dev\/kvm on this host\)|\S+ \((facts only, not probed yet|probe cached for this host boot|host facts): .+\))$/m);
       expect(r.stdout).toContain(`<name>${name}</name>`);
       expect(await leftovers(env, name)).toEqual([]);
       expect(await stateLeftovers(env)).toEqual([]);

@@ -10,7 +10,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildDomainXml, domainModelFor, readDomainFacts } from '../../src/core/domain-xml/index.js';
 import { VmforgeError } from '../../src/errors.js';
-import { detectDomainType } from '../../src/exec/host-facts.js';
+import { acceleratorVerdict } from '../../src/app/accelerator.js';
 import { VirshHypervisor } from '../../src/exec/libvirt/hypervisor.js';
 import { HostProcessRunner, type CommandRunner, type RunOptions, type RunResult } from '../../src/exec/runner.js';
 
@@ -198,7 +198,8 @@ describe('VirshHypervisor on qemu:///system (define only, never started)', () =>
       domainModelFor({
         name,
         uuid: randomUUID(),
-        hypervisor: await detectDomainType(),
+        // The domain type a build would pick here (the probe runs only where the host facts allow KVM).
+        hypervisor: (await acceleratorVerdict({ config: { stateDir: dir, libvirt: { uri: 'qemu:///system', domainType: 'auto' } }, runner })).domainType,
         cpus: 1,
         memoryMiB: 64,
         diskPath: disk,

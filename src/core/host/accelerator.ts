@@ -51,6 +51,8 @@ export interface ProbeResult {
   outcome: 'passed' | 'failed' | 'timeout';
   /** From `virsh create` to the marker (or to the failure). */
   ms: number;
+  /** Of `ms`, the time `virsh create` took (QEMU's start-up); the rest is the guest's boot to the marker. */
+  createMs?: number;
   /** One line: what happened (QEMU's error, or "no marker within 5000 ms"). */
   detail: string;
 }

@@ -20,6 +20,8 @@ import type { DomainBootInput } from '../domain-xml/defaults.js';
 
 export interface BuildFacts {
   domainType: HypervisorType;
+  /** How the domain type was chosen (KVM/QEMU only), for the dry-run plan. */
+  accelerator?: string;
   bundleRef: string;
   manifest: Manifest;
   storageDir: string;
@@ -95,6 +97,7 @@ export interface BuildPlan {
   bundleRef: string;
   manifest: Manifest;
   domainType: HypervisorType;
+  accelerator?: string;
   mac: string;
   uuid: string;
   /** `disk`: the disk image or LV; under the Xen partitions layout the root device (xvda1). */
@@ -223,6 +226,7 @@ export function planBuild(spec: VmSpec, wait: boolean, f: BuildFacts): BuildPlan
     bundleRef: f.bundleRef,
     manifest: f.manifest,
     domainType: f.domainType,
+    ...(f.accelerator ? { accelerator: f.accelerator } : {}),
     mac: f.ids.mac,
     uuid: f.ids.uuid,
     paths,
@@ -326,6 +330,7 @@ export function describePlan(p: BuildPlan): string {
     `  bundle:   ${p.bundleRef} (${p.manifest.os.prettyName}, ${formatSize(p.manifest.unpackedBytes)} unpacked, kernel ${p.kernel.kernel})`,
     `  guest:    adapted as ${p.guestFamily}${s.timezone ? `, time zone ${s.timezone}` : ''}, SELinux ${s.selinux}`,
     `  domain:   ${p.domainType}${s.hypervisor === 'xen' ? ` ${s.xenMode ?? 'pv'}` : ''}, ${s.cpus} vCPU, ${formatSize(s.memoryMiB * MiB)}, uuid ${p.uuid}${s.firmware === 'uefi' ? ', UEFI (OVMF)' : ''}`,
+    ...(p.accelerator ? [`  accel:    ${p.accelerator}`] : []),
     ...(p.clone
       ? [`  disk:     ${p.paths.disk} ${p.clone.strategy === 'qcow2' ? 'qcow2 overlay' : 'raw reflink copy'} of ${p.clone.goldenPath}, ${formatSize(s.diskBytes)}, MBR:`, ...parts]
       : describeStorage(p.storage, s, parts)),

@@ -5,9 +5,9 @@
  * and directory named after its pid, which the next probe (or `vmforge recover`) removes (sweepStaleProbes).
  */
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { buildCpuMode, type ProbeResult } from '../../core/host/accelerator.js';
 import { markerBootSector, probeMarker, silentBootSector } from '../../core/host/probe-bootsector.js';
 import { PROBE_PREFIX, probeDomainXml, probeName, probeOwnerPid } from '../../core/host/probe-domain.js';
@@ -43,6 +43,7 @@ export async function runAccelProbe(runner: CommandRunner, opts: AccelProbeOptio
   const timeoutMs = opts.timeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS;
   const parent = opts.tmpDir ?? tmpdir();
   const cpuMode = buildCpuMode(domainType);
+  await requireSearchable(parent);
   await sweepStaleProbes(runner, { uri: opts.uri, tmpDir: parent });
 
   const suffix = randomBytes(6).toString('hex');
@@ -77,15 +78,16 @@ export async function runAccelProbe(runner: CommandRunner, opts: AccelProbeOptio
       return { domainType, cpuMode, outcome: 'failed', ms: elapsed(), detail: why };
     }
     created = true;
+    const createMs = elapsed();
     opts.onRunning?.(name);
     const marker = new RegExp(probeMarker(suffix));
     try {
       await waitForPattern(log, marker, { timeoutMs, pollMs: 20, ...(opts.signal ? { signal: opts.signal } : {}) });
-      return { domainType, cpuMode, outcome: 'passed', ms: elapsed(), detail: 'marker seen on the serial console' };
+      return { domainType, cpuMode, outcome: 'passed', ms: elapsed(), createMs, detail: 'marker seen on the serial console' };
     } catch (e) {
       if (!(e instanceof VmforgeError && e.code === 'TIMEOUT')) throw e;
       const printed = (await readFile(log, 'utf8').catch(() => '')).trim().split('\n').pop()?.slice(0, 200);
-      return { domainType, cpuMode, outcome: 'timeout', ms: elapsed(), detail: `no marker on the serial console within ${timeoutMs} ms${printed ? `; last output: ${printed}` : ''}` };
+      return { domainType, cpuMode, outcome: 'timeout', ms: elapsed(), createMs, detail: `no marker on the serial console within ${timeoutMs} ms${printed ? `; last output: ${printed}` : ''}` };
     }
   } finally {
     // Also after `virsh create` was killed by a timeout or abort: the domain may have come up all the same.
@@ -120,6 +122,22 @@ export async function sweepStaleProbes(runner: CommandRunner, opts: { uri: strin
     if (m?.[1] && stale(m[1])) await rm(join(parent, d), { recursive: true, force: true });
   }
   return names;
+}
+
+/**
+ * QEMU runs as libvirt's user: a parent it cannot traverse (a 0700 TMPDIR) would make every probe fail with
+ * "Permission denied", which must not pass for "KVM does not work".
+ */
+async function requireSearchable(path: string): Promise<void> {
+  for (let p = resolve(path); ; p = dirname(p)) {
+    const mode = await stat(p).then((s) => s.mode, () => 0);
+    if ((mode & 0o001) === 0) {
+      throw new VmforgeError('INVALID_INPUT', `the accelerator probe's directory ${p} is not searchable by others, so libvirt's QEMU user cannot reach the probe disk`, {
+        hint: `chmod o+x ${p}, or point TMPDIR at a directory like /tmp`,
+      });
+    }
+    if (p === dirname(p)) return;
+  }
 }
 
 async function destroyProbe(runner: CommandRunner, uri: string, name: string, expectRunning: boolean): Promise<void> {
