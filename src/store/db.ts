@@ -6,8 +6,12 @@ import { Kysely, Migrator, SqliteDialect, type MigrationProvider } from 'kysely'
 import { VmforgeError } from '../errors.js';
 import { migrations } from './migrations.js';
 import type { Database } from './schema.js';
+import { sqliteCode } from './write-txn.js';
 
 export type Db = Kysely<Database>;
+
+/** How long a statement waits for another process's lock before SQLITE_BUSY. */
+const BUSY_TIMEOUT_MS = 10_000;
 
 /** Opens (creating if needed) the SQLite state database and brings its schema up to date. */
 export async function openDb(path: string): Promise<Db> {
@@ -23,12 +27,35 @@ export async function openDb(path: string): Promise<Db> {
   }
   // Several vmforge processes share the file: WAL lets readers run beside one writer, and the busy timeout
   // turns lock contention into waiting instead of SQLITE_BUSY errors (set first: switching to WAL takes a lock).
-  sqlite.pragma('busy_timeout = 10000');
-  sqlite.pragma('journal_mode = WAL');
+  sqlite.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+  await switchToWal(sqlite);
   sqlite.pragma('foreign_keys = ON');
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
   await migrate(sqlite, db);
   return db;
+}
+
+/**
+ * `PRAGMA journal_mode = WAL` on a database still in rollback mode (a new file) reads page 1 under a shared lock,
+ * then upgrades to a write lock to mark the file WAL. SQLite never calls the busy handler for that upgrade (a
+ * reader waiting for a writer could deadlock), so when another process is switching the same new file at that
+ * moment the pragma fails at once with plain SQLITE_BUSY, whatever busy_timeout says: one of several commands
+ * started together on a fresh host got "database is locked". Only that code is retried, with a bounded backoff:
+ * the failed attempt holds no lock, and once the other process has committed the file is WAL and the pragma only
+ * reads. Every other statement waits in the busy handler.
+ */
+async function switchToWal(sqlite: SQLite.Database): Promise<void> {
+  const deadline = performance.now() + BUSY_TIMEOUT_MS;
+  for (let delayMs = 1; ; delayMs = Math.min(delayMs * 2, 100)) {
+    try {
+      sqlite.pragma('journal_mode = WAL');
+      return;
+    } catch (e) {
+      if (sqliteCode(e) !== 'SQLITE_BUSY' || performance.now() + delayMs > deadline) throw e;
+    }
+    // jitter: contenders that collided once must not retry in step
+    await new Promise((r) => setTimeout(r, delayMs * (0.5 + Math.random())));
+  }
 }
 
 /**

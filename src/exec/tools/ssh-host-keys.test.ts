@@ -17,6 +17,8 @@ import { HostProcessRunner } from '../runner.js';
 import { generateHostKeys, publicHostKeys, startHostKeys, wipeHostKeys, type GeneratedHostKey } from './ssh-host-keys.js';
 
 const runner = new HostProcessRunner();
+// Required, not optional: scripts/install-deps.sh installs it (openssh-client), and these checks are the only
+// evidence that other tools read our key files.
 const hasKeygen = ['/usr/bin/ssh-keygen', '/bin/ssh-keygen', '/usr/local/bin/ssh-keygen'].some((p) => existsSync(p));
 const GOLDEN = path.join(import.meta.dirname, '../../core/ssh/__golden__/ed25519-rfc8032-1.key');
 
@@ -52,7 +54,11 @@ describe('generateHostKeys', () => {
     expect(fingerprintLine(keys[2]!.publicKey)).toMatch(/^3072 SHA256:\S+ root@web01 \(RSA\)$/);
   });
 
-  it.skipIf(!hasKeygen)('gives keys whose public half and fingerprint ssh-keygen derives itself', async () => {
+  it('runs where ssh-keygen is installed', () => {
+    expect(hasKeygen, 'ssh-keygen not found: install openssh-client (./scripts/install-deps.sh does)').toBe(true);
+  });
+
+  it('gives keys whose public half and fingerprint ssh-keygen derives itself', async () => {
     for (const k of keys) {
       const { priv, pub } = await keyFiles(k);
       const { stdout: derived } = await runner.run(['ssh-keygen', '-y', '-f', priv]);
@@ -64,7 +70,7 @@ describe('generateHostKeys', () => {
     }
   });
 
-  it.skipIf(!hasKeygen)('writes the Ed25519 file byte for byte as ssh-keygen does, given its check int', async () => {
+  it('writes the Ed25519 file byte for byte as ssh-keygen does, given its check int', async () => {
     // ssh-keygen makes a key; the same seed, public key, comment and check int must give the same file.
     const file = path.join(tmp, 'by_ssh_keygen');
     await runner.run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', 'root@web99', '-f', file], { input: '' });
@@ -77,7 +83,7 @@ describe('generateHostKeys', () => {
     expect(ours).toBe(text);
   });
 
-  it.skipIf(!hasKeygen)('has a known-answer Ed25519 file that ssh-keygen reads', async () => {
+  it('has a known-answer Ed25519 file that ssh-keygen reads', async () => {
     const file = path.join(tmp, 'golden_ed25519');
     await copyFile(GOLDEN, file);
     await chmod(file, 0o600);
