@@ -29,7 +29,7 @@ import { createSparseFile, writeAt } from '../exec/tools/disk-image.js';
 import { installGrubBios } from '../exec/tools/grub.js';
 import { attachPartitions, detachPartitions, type AttachedPartitions } from '../exec/tools/loop.js';
 import { makeFilesystem, makeSwap } from '../exec/tools/mkfs.js';
-import { mount, umount } from '../exec/tools/mount.js';
+import { mount, privateMountRoot, umount } from '../exec/tools/mount.js';
 import { hashPassword } from '../exec/tools/passwd.js';
 import type { EventSink } from '../pipeline/events.js';
 import { parseFault } from '../pipeline/fault.js';
@@ -262,7 +262,7 @@ async function buildChecked(
 
   await mkdir(ctx.config.storage.dir, { recursive: true, mode: 0o755 });
   await mkdir(ctx.config.consoleDir, { recursive: true, mode: 0o755 });
-  await mkdir(`${ctx.config.runDir}/mnt`, { recursive: true, mode: 0o700 });
+  await privateMountRoot(ctx.config.runDir);
 
   const cur = {
     plan,
@@ -444,6 +444,8 @@ function stepImplementations(
     'root.mount': async (c, s) => {
       const { spec } = cur.plan;
       await c.willUndo({ kind: 'dir.remove', path: paths.mountDir });
+      // Again here: a resumed or retried step must not trust a mode someone widened meanwhile.
+      await privateMountRoot(ctx.config.runDir);
       await mkdir(paths.mountDir, { recursive: true, mode: 0o700 });
       await c.willUndo({ kind: 'mount.umount', target: paths.mountDir });
       await mount(runner, { device: s.rootDevice as string, target: paths.mountDir, fsType: spec.fs });

@@ -18,7 +18,7 @@ import { installGrubBios } from '../exec/tools/grub.js';
 import { checkExt4 } from '../exec/tools/grow-fs.js';
 import { attachPartitions, detachPartitions } from '../exec/tools/loop.js';
 import { makeFilesystem } from '../exec/tools/mkfs.js';
-import { mount, umount } from '../exec/tools/mount.js';
+import { mount, privateMountRoot, umount } from '../exec/tools/mount.js';
 import type { StepContext, UndoHandle } from '../pipeline/pipeline.js';
 import type { AppContext } from './context.js';
 import { grubCoreCacheDir } from './grub-core-cache.js';
@@ -85,6 +85,7 @@ async function prepare(ctx: AppContext, c: StepContext, plan: BuildPlan, blobPat
   const rootDev = attached.devices.find((d) => d.role === 'root')?.device as string;
   await makeFilesystem(runner, { device: rootDev, fs, uuid: g.rootFsUuid, signal: c.signal, ...(fs === 'ext4' ? { ext4: GOLDEN_EXT4 } : {}) });
   await willUndo({ kind: 'dir.remove', path: mnt });
+  await privateMountRoot(ctx.config.runDir);
   await mkdir(mnt, { recursive: true, mode: 0o700 });
   await willUndo({ kind: 'mount.umount', target: mnt });
   await mount(runner, { device: rootDev, target: mnt, fsType: fs });

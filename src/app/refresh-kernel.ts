@@ -11,7 +11,7 @@ import type { FsType } from '../core/model/spec.js';
 import { invalidInput, notFound } from '../errors.js';
 import { GuestRoot } from '../exec/guestfs/guest-root.js';
 import { attachLoop, detachLoop } from '../exec/tools/loop.js';
-import { mount, umount } from '../exec/tools/mount.js';
+import { mount, privateMountRoot, umount } from '../exec/tools/mount.js';
 import type { AppContext } from './context.js';
 import { copyOutOfGuest } from './kernel-files.js';
 
@@ -32,6 +32,7 @@ export async function refreshKernel(ctx: AppContext, name: string): Promise<Refr
   const root = await rootPartition(row.disk_path);
   const target = `${ctx.config.runDir}/mnt/${name}.refresh`;
   const files = bootFilePaths(ctx.config.storage.dir, name);
+  await privateMountRoot(ctx.config.runDir);
   await mkdir(target, { recursive: true, mode: 0o700 });
   const loop = await attachLoop(ctx.runner, { file: row.disk_path, offsetBytes: root.offsetBytes, sizeBytes: root.sizeBytes, readOnly: true });
   try {

@@ -12,6 +12,7 @@ import { VirshHypervisor } from '../exec/libvirt/hypervisor.js';
 import type { AppContext } from './context.js';
 import { dhcpReservationsFor } from './dhcp.js';
 import { dnsRegistrarFor } from '../exec/dns/from-config.js';
+import { zonesForUndo } from '../core/dns/index.js';
 
 export function undoRegistry(ctx: Pick<AppContext, 'runner' | 'hypervisor' | 'vms' | 'leases' | 'config'>): UndoRegistry {
   return {
@@ -63,8 +64,10 @@ export function undoRegistry(ctx: Pick<AppContext, 'runner' | 'hypervisor' | 'vm
     },
     'dns.remove': async (r) => {
       if (!r.records.length) return;
-      // Only server and key file matter for removal; zones and TTLs travel with each record.
-      await dnsRegistrarFor(ctx.runner, { ...r.settings, zone: r.records[0]?.zone ?? '.', ttl: 0 }).unregister(r.records);
+      // Only server and key file matter for removal; TTLs travel with each record, zones come from the current
+      // config where it names one (a wrong dns.reverseZone, once fixed, must not leave an undo that cannot run).
+      const records = zonesForUndo(r.records, ctx.config.dns ?? undefined);
+      await dnsRegistrarFor(ctx.runner, { ...r.settings, zone: records[0]?.zone ?? '.', ttl: 0 }).unregister(records);
     },
   };
 }

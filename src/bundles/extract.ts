@@ -23,8 +23,10 @@
  * tar's refusals and a full filesystem become typed errors here (UNSAFE_PATH, INSUFFICIENT_SPACE) rather than
  * a raw COMMAND_FAILED, since they are about the bundle (or the disk size), not about the host.
  */
-import { createReadStream } from 'node:fs';
-import { stat, statfs } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { constants, createReadStream } from 'node:fs';
+import { open, rm, stat, statfs } from 'node:fs/promises';
+import { join } from 'node:path';
 import { pipeline as streamPipeline } from 'node:stream/promises';
 import { VmforgeError, invalidInput, notFound } from '../errors.js';
 import { requireDiskFitsBundle } from '../core/plan/build-plan.js';
@@ -66,9 +68,15 @@ const MAX_TAR_LINES = 200;
 /** tar's words when it refused a member that would have landed outside the target or gone through a link. */
 const UNSAFE_TAR_LINE = /Member name contains '\.\.'|Cannot hard link to|Cannot open: Not a directory|Cannot (create symlink|mkdir).*Not a directory|Attempt to write through/;
 const NO_SPACE_LINE = /No space left on device|Disk quota exceeded/;
-/** A short write says no more than that: it means a full disk only when the filesystem is (nearly) full. */
+/**
+ * A short write carries no errno: tar says only how much went in. Free space cannot tell a full disk from
+ * something else (ext4 keeps up to 16 MiB of reserved clusters that statfs counts as free but no file can use), so
+ * a probe write into the target asks the filesystem itself, and only its ENOSPC (or EDQUOT) means a full disk.
+ */
 const SHORT_WRITE_LINE = /Wrote only \d+ of \d+ bytes/;
-const NEARLY_FULL_BYTES = 4 * 1024 * 1024;
+const NO_SPACE_ERRNOS = new Set(['ENOSPC', 'EDQUOT']);
+/** More than a filesystem's last few free blocks, so a probe that fits means there is room. */
+const PROBE_BYTES = 4 * 1024 * 1024;
 const READ_CHUNK = 1024 * 1024;
 
 export function tarExtractArgv(targetDir: string, selinux: boolean): string[] {
@@ -147,9 +155,10 @@ async function classifyTarFailure(
   compressedRead: number,
   compressedTotal: number,
 ): Promise<VmforgeError | undefined> {
-  if (!(e instanceof VmforgeError) || e.code !== 'COMMAND_FAILED') return undefined;
   const what = opts.bundleRef ? `bundle ${opts.bundleRef}` : `bundle archive ${opts.blobPath}`;
-  if (tarLines.some((l) => NO_SPACE_LINE.test(l)) || (tarLines.some((l) => SHORT_WRITE_LINE.test(l)) && (await freeBytes(opts.targetDir)) < NEARLY_FULL_BYTES)) {
+  if (isNoSpaceError(e)) return noSpace(what, opts, compressedRead, compressedTotal);
+  if (!(e instanceof VmforgeError) || e.code !== 'COMMAND_FAILED') return undefined;
+  if (tarLines.some((l) => NO_SPACE_LINE.test(l)) || (tarLines.some((l) => SHORT_WRITE_LINE.test(l)) && (await probeSaysFull(opts.targetDir)))) {
     return noSpace(what, opts, compressedRead, compressedTotal);
   }
   const unsafe = tarLines.filter((l) => UNSAFE_TAR_LINE.test(l));
@@ -165,9 +174,35 @@ async function classifyTarFailure(
   return undefined;
 }
 
-async function freeBytes(dir: string): Promise<number> {
-  const fs = await statfs(dir).catch(() => undefined);
-  return fs ? fs.bfree * fs.bsize : Number.POSITIVE_INFINITY;
+/** True for an errno error (or one caused by it, at any depth) that says the filesystem or quota is full. */
+export function isNoSpaceError(e: unknown): boolean {
+  for (let cur: unknown = e, depth = 0; cur instanceof Error && depth < 8; cur = cur.cause, depth++) {
+    const code = (cur as NodeJS.ErrnoException).code;
+    if (typeof code === 'string' && NO_SPACE_ERRNOS.has(code)) return true;
+  }
+  return false;
+}
+
+/** Writes (and syncs) PROBE_BYTES into a new file in `dir`, then removes it: true when that write gets ENOSPC/EDQUOT. */
+export async function probeSaysFull(dir: string): Promise<boolean> {
+  const path = join(dir, `.vmforge-space-probe-${randomBytes(6).toString('hex')}`);
+  let fh;
+  try {
+    fh = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    const chunk = Buffer.alloc(1024 * 1024);
+    for (let done = 0; done < PROBE_BYTES; ) {
+      const n = (await fh.write(chunk, 0, chunk.length)).bytesWritten;
+      if (n === 0) return false;
+      done += n;
+    }
+    await fh.sync();
+    return false;
+  } catch (err) {
+    return isNoSpaceError(err);
+  } finally {
+    await fh?.close().catch(() => undefined);
+    await rm(path, { force: true }).catch(() => undefined);
+  }
 }
 
 async function noSpace(what: string, opts: ExtractBundleOptions, compressedRead: number, compressedTotal: number): Promise<VmforgeError> {

@@ -161,7 +161,7 @@ describe('pipeline', () => {
   });
 
   it('rejects malformed fault specs', () => {
-    expect(() => parseFault('during:x')).toThrow(/before:STEP or after:STEP/);
+    expect(() => parseFault('during:x')).toThrow(/before:STEP, after:STEP or pause:STEP/);
     expect(parseFault(undefined)).toBeNull();
   });
 });

@@ -55,6 +55,7 @@ export async function runPipeline<S>(o: PipelineOptions<S>): Promise<StepTiming[
   try {
     for (const [index, step] of o.steps.entries()) {
       if (o.signal.aborted) throw new VmforgeError('CANCELLED', `cancelled before step '${step.title}'`);
+      if (o.fault?.when === 'pause' && o.fault.step === step.id) process.kill(process.pid, 'SIGSTOP');
       if (o.fault?.when === 'before' && o.fault.step === step.id) throw new InjectedFault(o.fault);
       o.emit({ type: 'step.start', step: step.id, title: step.title, index, total });
       const started = clock();

@@ -8,8 +8,10 @@ import { NsupdateRegistrar } from '../../src/exec/dns/nsupdate-registrar.js';
 import { HostProcessRunner, type CommandRunner, type RunOptions, type RunResult } from '../../src/exec/runner.js';
 import { VmforgeError } from '../../src/errors.js';
 import { startBind9, type Bind9 } from '../harness/bind9.js';
-import { requireRoot } from '../harness/env.js';
-import { writeFile } from 'node:fs/promises';
+import { makeTestEnv, requireRoot } from '../harness/env.js';
+import { createContext } from '../../src/app/context.js';
+import { parseConfig } from '../../src/config/load.js';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 
@@ -123,6 +125,57 @@ describe('dns registration against BIND 9', () => {
     expect(e.message).toContain(`zone ${LOCKED_REV}.`);
     expect(e.hint).toMatch(/update-policy/);
     expect(await bind.dig('rb.vmforge.test', 'A')).toEqual([]);
+  });
+
+  it('an undo stored with a wrong dns.reverseZone completes once the config is fixed; recover --drop abandons one that cannot', async () => {
+    const env = await makeTestEnv();
+    const dnsYaml = (rev: string) => `dns:\n  server: 127.0.0.1:${bind.server.port}\n  zone: ${ZONE}\n${rev ? `  reverseZone: ${rev}\n` : ''}  keyFile: ${bind.keyFile}\n  ttl: 60\n`;
+    const setConfig = async (rev: string) => writeFile(env.configPath, `${(await readFile(env.configPath, 'utf8')).replace(/^dns:\n( {2}.*\n)*/m, '')}${dnsYaml(rev)}`);
+    try {
+      // A PTR really in the server's reverse zone, and an undo record that names a zone the server does not hold
+      // (what a build stores when dns.reverseZone says 10.in-addr.arpa).
+      const good = records('10.20.0.44', { name: 'undo1' });
+      await reg().register(good);
+      expect(await bind.dig('-x', '10.20.0.44')).toEqual(['undo1.vmforge.test.']);
+      const wrong = good.map((r) => (r.type === 'PTR' ? { ...r, zone: '10.in-addr.arpa.' } : r));
+      await setConfig('10.in-addr.arpa');
+      const ctx = await createContext({ config: parseConfig(await readFile(env.configPath, 'utf8'), env.configPath) });
+      const settings = { server: `127.0.0.1:${bind.server.port}`, keyFile: bind.keyFile };
+      const stuck = async (vm: string, recs: DnsRecord[]) => {
+        const id = await ctx.jobs.start('build', vm);
+        await ctx.jobs.appendUndo(id, 'dns.register', { kind: 'dns.remove', settings, records: recs });
+        await ctx.jobs.finish(id, 'undo-failed', 'test');
+        return id;
+      };
+      const job1 = await stuck('undo1', wrong);
+
+      const r1 = await env.cli(['recover']);
+      expect(r1.exitCode, r1.stderr).toBe(1);
+      expect(r1.stdout).toContain(`job ${job1} (build undo1): undid 0 change(s); failed:`);
+      expect(r1.stdout).toContain(`or give up on it with 'vmforge recover --drop ${job1}'`);
+
+      await setConfig(REV);
+      const r2 = await env.cli(['recover']);
+      expect(r2.exitCode, `${r2.stdout}${r2.stderr}`).toBe(0);
+      expect(r2.stdout).toContain(`job ${job1} (build undo1): undid 1 change(s)`);
+      expect(await bind.dig('-x', '10.20.0.44')).toEqual([]);
+      expect(await bind.dig('undo1.vmforge.test', 'A')).toEqual([]);
+
+      // A record whose zone no setting names any more: it cannot complete; --drop gives it up and says what.
+      const job2 = await stuck('undo2', [{ zone: 'nowhere.invalid.', name: 'x.nowhere.invalid.', type: 'A', value: '10.20.0.45', ttl: 60 }]);
+      expect((await env.cli(['recover'])).exitCode).toBe(1);
+      const d = await env.cli(['recover', '--drop', String(job2)]);
+      expect(d.exitCode, d.stderr).toBe(0);
+      expect(d.stdout).toBe(`abandoned job ${job2} (build undo2): 1 change(s) were NOT undone; clean them up by hand:\n  - remove DNS records x.nowhere.invalid. A`);
+      const after = await env.cli(['recover']);
+      expect([after.exitCode, after.stdout]).toEqual([0, 'nothing to recover']);
+      const again = await env.cli(['recover', '--drop', String(job2)]);
+      expect(again.exitCode).toBe(4);
+      expect(again.stderr).toMatch(/^error: job \d+ has nothing left for recover to undo/m);
+      await ctx.close();
+    } finally {
+      await env.cleanup();
+    }
   });
 
   it('refuses a wrong key with a clear error and changes nothing', async () => {

@@ -82,14 +82,14 @@ afterAll(async () => {
 let seq = 0;
 
 /** A fresh ext4 of `mib` MiB, loop-mounted (mount -o loop detaches the loop device at umount). */
-async function freshFs(mib: number): Promise<string> {
+async function freshFs(mib: number, mountOptions = 'loop'): Promise<string> {
   const n = ++seq;
   const img = join(work, `fs-${n}.img`);
   const dir = join(work, `fs-${n}`);
   await execa('truncate', ['-s', `${mib}M`, img]);
   await execa('mkfs.ext4', ['-q', '-F', '-m', '0', img]);
   await mkdir(dir);
-  await execa('mount', ['-o', 'loop', img, dir]);
+  await execa('mount', ['-o', mountOptions, img, dir]);
   mounts.push(dir);
   return dir;
 }
@@ -135,6 +135,39 @@ async function sparseArchive(name: string, bytes: number): Promise<string> {
   const tar = join(work, `${n}.tar`);
   await execa('tar', ['-c', '-S', '-f', tar, '-C', src, '.']);
   return zstd(tar);
+}
+
+/**
+ * A Debian-looking root (what bundle import and a build need) plus one file `bigName` of `bytes` zeros, archived
+ * without -S so its data really lands on the target: from a sparse source and streamed into zstd, it costs no
+ * host disk and compresses to almost nothing.
+ */
+async function zerosArchive(bigName: string, bytes: number): Promise<string> {
+  const n = ++seq;
+  const src = join(work, `sparse-${n}`);
+  const files: Record<string, string> = {
+    'etc/default/grub': 'GRUB_TIMEOUT=5\n',
+    'etc/shadow': 'root:*:19000:0:99999:7:::\n',
+    'etc/os-release': 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_ID="12"\nVERSION_CODENAME=bookworm\n',
+    'boot/vmlinuz-6.1.0-1-amd64': 'kernel',
+    'boot/initrd.img-6.1.0-1-amd64': 'initrd',
+  };
+  for (const [f, text] of Object.entries(files)) {
+    await mkdir(join(src, f, '..'), { recursive: true });
+    await writeFile(join(src, f), text);
+  }
+  await mkdir(join(src, 'bin'));
+  await writeFile(join(src, 'bin/sh'), (await readFile('/bin/sh')).subarray(0, 64));
+  await mkdir(join(src, bigName, '..'), { recursive: true });
+  await execa('truncate', ['-s', String(bytes), join(src, bigName)]);
+  const out = join(work, `${n}.tar.zst`);
+  // The big file last: a member after it would fail with ENOSPC, which tar reports in words, so the only
+  // failure left is the one that says nothing of the cause, tar's short write.
+  const big = bigName.split('/')[0] as string;
+  const rest = (await readdir(src)).filter((f) => f !== big).map((f) => `./${f}`);
+  await execa('tar', ['-c', '--zstd', '-f', out, '-C', src, '--no-recursion', '.', '--recursion', ...rest, `./${big}`]);
+  await rm(src, { recursive: true });
+  return out;
 }
 
 async function extract(blobPath: string, targetDir: string): Promise<VmforgeError | null> {
@@ -352,6 +385,48 @@ describe('hostile bundles: nothing outside the target changes', () => {
     // 48 MiB of data, 20% slack, 128 MiB reserve, 256 MiB of swap: over 400 MiB.
     expect(disk, err?.hint).toBeGreaterThan(400);
     await hostUntouched();
+  });
+
+  it('a 1 GiB filesystem (ext4 keeps ~16 MiB of reserved clusters that statfs counts as free) filled up: INSUFFICIENT_SPACE, no probe left', async () => {
+    // nodelalloc: blocks are allocated as tar writes, so statfs shows those 16 MiB "free" the moment tar fails
+    // (with delayed allocation it may or may not, depending on how much writeback is still pending).
+    const root = await freshFs(1024, 'loop,nodelalloc');
+    const err = await extract(await zerosArchive('var/big.bin', 1100 * 1024 * 1024), root);
+    expect(err?.code, err?.message).toBe('INSUFFICIENT_SPACE');
+    expect(err?.message).toMatch(/^bundle hostile:1 does not fit: the \d{3,4}(\.\d)? MiB root filesystem filled up \d+% of the way through the archive$/);
+    expect(err?.hint).toMatch(/^use --disk \d+M or more \(or a smaller --swap\); the bundle unpacks to about /);
+    expect((await readdir(root)).filter((f) => f.startsWith('.vmforge-space-probe'))).toEqual([]);
+    await hostUntouched();
+  });
+
+  it('through the CLI: a bundle whose manifest understates its unpacked size, built on a 1 GiB disk: exit 11 with the --disk hint, nothing left', async () => {
+    await ensureLibvirt();
+    const env = await makeTestEnv();
+    try {
+      const config = join(env.dir, 'understated.yaml');
+      await writeFile(config, `stateDir: ${env.config.stateDir}\nbundles:\n  dir: ${env.dir}/bundles\nstorage:\n  clone: off\n`);
+      const imported = await env.cli(['bundle', 'import', await zerosArchive('var/big.bin', 1100 * 1024 * 1024), '--name', 'understated', '--version', '1', '--arch', 'x86_64'], {
+        env: { VMFORGE_CONFIG: config },
+      });
+      expect(imported.exitCode, imported.stderr).toBe(0);
+      // What a publisher with a write token could upload: the manifest says 10 MiB.
+      const manifestPath = join(env.dir, 'bundles/manifests/understated/1.json');
+      const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as { unpackedBytes: number };
+      expect(manifest.unpackedBytes).toBeGreaterThan(1100 * 1024 * 1024);
+      await writeFile(manifestPath, JSON.stringify({ ...manifest, unpackedBytes: 10 * 1024 * 1024 }));
+      const name = uniqueName('hd-full');
+      const r = await env.cli(['vm', 'build', name, '--bundle', 'understated:1', '--memory', '256M', '--disk', '1G', '--swap', '0', '--net', 'none', '--no-start'], {
+        env: { VMFORGE_CONFIG: config },
+      });
+      expect(r.exitCode, r.stderr).toBe(11);
+      expect(r.stderr).toMatch(/^error: bundle understated:1 does not fit: the \d{3,4}(\.\d)? MiB root filesystem filled up \d+% of the way through the archive$/m);
+      expect(r.stderr).toMatch(/^hint: use --disk \d+M or more/m);
+      expect(r.stderr).not.toMatch(/undo also failed/);
+      expect(await leftovers(env, name)).toEqual([]);
+      await hostUntouched();
+    } finally {
+      await env.cleanup();
+    }
   });
 
   it('through the CLI: bundle import of a hostile archive, then vm build fails with UNSAFE_PATH and leaves nothing', async () => {

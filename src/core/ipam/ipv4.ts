@@ -13,13 +13,23 @@ export function formatIpv4(n: number): string {
   return [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join('.');
 }
 
+/**
+ * 'ADDR/PREFIX' -> its two halves, strictly: no spaces anywhere and a prefix written without leading zeros
+ * ('/08' could be read as 8 or as an octal typo; ' 10.0.0.0/24' is a pasted value whose rest may be wrong too).
+ */
+export function splitCidrText(text: string, what: string, example: string): { address: string; prefix: number } {
+  if (/\s/.test(text)) throw invalidInput(`${what}: '${text}' contains white space`, `write it without spaces, like ${example}`);
+  const m = /^([^/]+)\/(\d{1,3})$/.exec(text);
+  if (!m) throw invalidInput(`${what}: '${text}' needs a prefix length`, `write it as ADDRESS/PREFIX, like ${example}`);
+  if (/^0\d/.test(m[2] as string)) throw invalidInput(`${what}: prefix '/${m[2]}' has a leading zero`, `write the prefix as a plain number, like ${example}`);
+  return { address: m[1] as string, prefix: Number(m[2]) };
+}
+
 /** '10.20.0.5/24' -> address and prefix (prefix required). */
 export function parseIpv4Cidr(text: string, what = 'address'): { address: string; prefix: number } {
-  const m = /^([^/]+)\/(\d{1,2})$/.exec(text.trim());
-  if (!m) throw invalidInput(`${what}: '${text}' needs a prefix length`, 'write it as ADDRESS/PREFIX, like 10.20.0.5/24');
-  const prefix = Number(m[2]);
+  const { address: a, prefix } = splitCidrText(text, what, '10.20.0.5/24');
   if (prefix < 1 || prefix > 32) throw invalidInput(`${what}: prefix /${prefix} is out of range`, 'use a prefix between /1 and /32');
-  const address = formatIpv4(parseIpv4(m[1] as string, what));
+  const address = formatIpv4(parseIpv4(a, what));
   return { address, prefix };
 }
 

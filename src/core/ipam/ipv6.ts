@@ -4,6 +4,7 @@
  * are the addresses, and the guest gets the same address whether it is configured statically or autoconfigures.
  */
 import { invalidInput } from '../../errors.js';
+import { splitCidrText } from './ipv4.js';
 
 const GROUP_RE = /^[0-9a-f]{1,4}$/i;
 
@@ -45,10 +46,8 @@ export function formatIpv6(n: bigint): string {
  * low 64 bits) and the host bits must be zero, so a typo'd host address is not taken for a network.
  */
 export function parseIpv6Network(text: string, what = 'IPv6 network'): { network: bigint; prefix: number; text: string } {
-  const m = /^([^/]+)\/(\d{1,3})$/.exec(text.trim());
-  if (!m) throw invalidInput(`${what}: '${text}' needs a prefix length`, 'write it as NETWORK/PREFIX, like fd00:20::/64');
-  const prefix = Number(m[2]);
-  const addr = parseIpv6(m[1] as string, what);
+  const { address, prefix } = splitCidrText(text, what, 'fd00:20::/64');
+  const addr = parseIpv6(address, what);
   if (prefix < 1 || prefix > 64) {
     throw invalidInput(`${what}: prefix /${prefix} is out of range`, 'use /64 (or shorter): addresses are formed from the MAC (EUI-64) in the low 64 bits');
   }

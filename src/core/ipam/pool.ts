@@ -9,7 +9,7 @@
  * can sit outside the dynamic range).
  */
 import { conflict, invalidInput, VmforgeError } from '../../errors.js';
-import { formatIpv4, parseIpv4 } from './ipv4.js';
+import { formatIpv4, parseIpv4, splitCidrText } from './ipv4.js';
 
 export interface Interval {
   first: number;
@@ -62,11 +62,9 @@ const where = (name: string) => `network '${name}'`;
 
 /** '10.20.0.0/24' -> network number and prefix; host bits must be zero (10.20.0.5/24 is a typo, not a network). */
 export function parseIpv4Network(text: string, what = 'CIDR'): { network: number; prefix: number } {
-  const m = /^([^/]+)\/(\d{1,2})$/.exec(text.trim());
-  if (!m) throw invalidInput(`${what}: '${text}' needs a prefix length`, 'write it as NETWORK/PREFIX, like 10.20.0.0/24');
-  const prefix = Number(m[2]);
+  const { address, prefix } = splitCidrText(text, what, '10.20.0.0/24');
   if (prefix < 1 || prefix > 32) throw invalidInput(`${what}: prefix /${prefix} is out of range`, 'use a prefix between /1 and /32');
-  const addr = parseIpv4(m[1] as string, what);
+  const addr = parseIpv4(address, what);
   const network = addr - (addr % 2 ** (32 - prefix));
   if (network !== addr) throw invalidInput(`${what}: '${text}' has host bits set`, `did you mean ${formatIpv4(network)}/${prefix}?`);
   return { network, prefix };

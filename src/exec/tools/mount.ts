@@ -1,5 +1,6 @@
 /** Mounting guest filesystems: idempotent mount/umount, mount state read from /proc/self/mountinfo. */
-import { readFile, realpath } from 'node:fs/promises';
+import { chmod, mkdir, readFile, realpath } from 'node:fs/promises';
+import { join } from 'node:path';
 import { conflict, VmforgeError } from '../../errors.js';
 import type { CommandRunner } from '../runner.js';
 
@@ -66,18 +67,51 @@ export interface MountInput {
   options?: string[];
 }
 
-/** Mounts `device` on `target`; already mounted there is success, something else mounted there is a conflict. */
+/**
+ * Every guest filesystem is untrusted on the host: its setuid files must not raise privileges, its device nodes
+ * must not open host devices, and nothing in it runs on the host (the GRUB install and the edits only read and
+ * write files), so these always go with whatever the caller asks for.
+ */
+export const GUEST_MOUNT_OPTIONS = ['nosuid', 'nodev', 'noexec'] as const;
+
+/** The options a guest mount gets: the caller's, then GUEST_MOUNT_OPTIONS (last, so nothing can undo them). */
+export function guestMountOptions(options: readonly string[] = []): string[] {
+  const undoing = new Set(['suid', 'dev', 'exec', 'defaults', 'user', 'users', 'owner', 'group']);
+  return [...options.filter((o) => !undoing.has(o) && !(GUEST_MOUNT_OPTIONS as readonly string[]).includes(o)), ...GUEST_MOUNT_OPTIONS];
+}
+
+/**
+ * `<runDir>/mnt`, where guest filesystems are mounted: made if missing and forced to 0700 every time (mkdir's mode
+ * applies only to a directory it creates), so no other user can reach a guest file through it.
+ */
+export async function privateMountRoot(runDir: string): Promise<string> {
+  const dir = join(runDir, 'mnt');
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await chmod(dir, 0o700);
+  return dir;
+}
+
+/**
+ * Mounts `device` on `target` with GUEST_MOUNT_OPTIONS; already mounted there is success (remounted with those
+ * options if it lacks any), something else mounted there is a conflict.
+ */
 export async function mount(runner: CommandRunner, input: MountInput): Promise<MountRef> {
   const target = await canonical(input.target);
   const source = await canonical(input.device);
   const cur = await findMount(target);
   if (cur) {
-    if (cur.source === source || cur.source === input.device) return { target, source };
+    if (cur.source === source || cur.source === input.device) {
+      const have = new Set(cur.options.split(','));
+      if (!GUEST_MOUNT_OPTIONS.every((o) => have.has(o))) {
+        await runner.run(['mount', '-o', ['remount', ...GUEST_MOUNT_OPTIONS].join(','), target], { timeoutMs: 120_000 });
+      }
+      return { target, source };
+    }
     throw conflict(`${target} already has ${cur.source} mounted`, `unmount it first: umount ${target}`);
   }
   const argv = ['mount'];
   if (input.fsType) argv.push('-t', input.fsType);
-  if (input.options && input.options.length > 0) argv.push('-o', input.options.join(','));
+  argv.push('-o', guestMountOptions(input.options).join(','));
   argv.push(input.device, target);
   await runner.run(argv, { timeoutMs: 120_000 });
   return { target, source };
