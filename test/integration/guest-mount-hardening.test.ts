@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseMountinfo } from '../../src/exec/tools/mount.js';
 import { ensureLibvirt, leftovers, makeTestEnv, REPO, requireRoot, uniqueName, type TestEnv } from '../harness/env.js';
+import { writeMinimalDebianRoot } from '../harness/minimal-root.js';
 
 requireRoot();
 
@@ -30,19 +31,7 @@ afterAll(async () => {
 /** A Debian-looking root with /usr/local/bin/suid-id: the host's id, owned by root, mode 4755. */
 async function suidBundle(): Promise<string> {
   const src = join(env.dir, 'suid-root');
-  const files: Record<string, string> = {
-    'etc/default/grub': 'GRUB_TIMEOUT=5\n',
-    'etc/shadow': 'root:*:19000:0:99999:7:::\n',
-    'etc/os-release': 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_ID="12"\nVERSION_CODENAME=bookworm\n',
-    'boot/vmlinuz-6.1.0-1-amd64': 'kernel',
-    'boot/initrd.img-6.1.0-1-amd64': 'initrd',
-  };
-  for (const [f, text] of Object.entries(files)) {
-    await mkdir(join(src, f, '..'), { recursive: true });
-    await writeFile(join(src, f), text);
-  }
-  await mkdir(join(src, 'bin'));
-  await writeFile(join(src, 'bin/sh'), (await readFile('/bin/sh')).subarray(0, 64));
+  await writeMinimalDebianRoot(src);
   await mkdir(join(src, 'usr/local/bin'), { recursive: true });
   await writeFile(join(src, 'usr/local/bin/suid-id'), await readFile('/usr/bin/id'));
   await chmod(join(src, 'usr/local/bin/suid-id'), 0o4755);

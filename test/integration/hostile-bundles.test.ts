@@ -24,6 +24,7 @@ import { createSparseFile, writeAt } from '../../src/exec/tools/disk-image.js';
 import { installGrubBios } from '../../src/exec/tools/grub.js';
 import { HostProcessRunner } from '../../src/exec/runner.js';
 import { ensureLibvirt, leftovers, makeTestEnv, REPO, requireRoot, uniqueName } from '../harness/env.js';
+import { writeMinimalDebianRoot } from '../harness/minimal-root.js';
 
 requireRoot();
 
@@ -145,19 +146,7 @@ async function sparseArchive(name: string, bytes: number): Promise<string> {
 async function zerosArchive(bigName: string, bytes: number): Promise<string> {
   const n = ++seq;
   const src = join(work, `sparse-${n}`);
-  const files: Record<string, string> = {
-    'etc/default/grub': 'GRUB_TIMEOUT=5\n',
-    'etc/shadow': 'root:*:19000:0:99999:7:::\n',
-    'etc/os-release': 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_ID="12"\nVERSION_CODENAME=bookworm\n',
-    'boot/vmlinuz-6.1.0-1-amd64': 'kernel',
-    'boot/initrd.img-6.1.0-1-amd64': 'initrd',
-  };
-  for (const [f, text] of Object.entries(files)) {
-    await mkdir(join(src, f, '..'), { recursive: true });
-    await writeFile(join(src, f), text);
-  }
-  await mkdir(join(src, 'bin'));
-  await writeFile(join(src, 'bin/sh'), (await readFile('/bin/sh')).subarray(0, 64));
+  await writeMinimalDebianRoot(src);
   await mkdir(join(src, bigName, '..'), { recursive: true });
   await execa('truncate', ['-s', String(bytes), join(src, bigName)]);
   const out = join(work, `${n}.tar.zst`);
