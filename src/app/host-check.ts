@@ -6,6 +6,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { CheckResult, CheckStatus } from '../core/host/check-report.js';
+import { VmforgeError } from '../errors.js';
 import type { AppContext } from './context.js';
 import { acceleratorChecks } from './host-checks/accelerator.js';
 import { diskAccessChecks } from './host-checks/disk-access.js';
@@ -74,7 +75,7 @@ export async function hostCheck(ctx: AppContext, opts: HostCheckOptions = {}): P
 
 /** A group that threw: its error is the finding, so one broken fact never hides the others. */
 function failedGroup(group: CheckGroup, e: unknown, timedOut: boolean): Finding {
-  const hint = (e as { hint?: string }).hint;
+  const hint = e instanceof VmforgeError ? e.hint : undefined;
   return {
     id: `${group.name.replace(/\s+/g, '-')}.error`,
     title: group.name,
@@ -96,7 +97,7 @@ export async function findingOf(
     const r = await check();
     return { id, title, status: r.status ?? 'ok', detail: r.detail, ...(r.fix ? { fix: r.fix } : {}), ms: performance.now() - t0 };
   } catch (e) {
-    const hint = (e as { hint?: string }).hint;
+    const hint = e instanceof VmforgeError ? e.hint : undefined;
     return { id, title, status: failStatus, detail: (e as Error)?.message ?? String(e), ...(hint ? { fix: hint } : {}), ms: performance.now() - t0 };
   }
 }

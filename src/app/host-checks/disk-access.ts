@@ -8,6 +8,7 @@ import { access, mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MiB } from '../../core/units.js';
+import { VmforgeError } from '../../errors.js';
 import { requireDaemonRunner } from '../../exec/daemon.js';
 import { which } from '../../exec/host-tools.js';
 import { attachLoop, detachLoop } from '../../exec/tools/loop.js';
@@ -41,10 +42,10 @@ export async function diskAccessChecks(env: CheckEnv): Promise<Finding[]> {
       'FUSE export of a qcow2 image (qemu-storage-daemon)',
       async () => {
         await access('/dev/fuse', constants.R_OK | constants.W_OK).catch(() => {
-          throw Object.assign(new Error('/dev/fuse is missing or not writable'), { hint: 'modprobe fuse (in a container: pass /dev/fuse in)' });
+          throw new VmforgeError('MISSING_TOOL', '/dev/fuse is missing or not writable', { hint: 'modprobe fuse (in a container: pass /dev/fuse in)' });
         });
         const missing = ['qemu-img', 'qemu-storage-daemon'].filter((t) => !which(t));
-        if (missing.length) throw Object.assign(new Error(`${missing.join(' and ')} not installed`), { hint: 'apt-get install qemu-utils qemu-system-common' });
+        if (missing.length) throw new VmforgeError('MISSING_TOOL', `${missing.join(' and ')} not installed`, { hint: 'apt-get install qemu-utils qemu-system-common' });
         const qcow2 = join(dir, 'probe.qcow2');
         await runner.run(['qemu-img', 'create', '-q', '-f', 'qcow2', qcow2, '1M'], { timeoutMs: 30_000, signal: env.signal });
         const exp = await exportQcow2AsRaw(requireDaemonRunner(runner), { qcow2Path: qcow2, exportPath: join(dir, 'probe.raw'), readOnly: true, expectedSizeBytes: MiB, signal: env.signal });

@@ -4,6 +4,7 @@
  */
 import { access, readFile } from 'node:fs/promises';
 import { dnsRecordsFor, parseTsigKeyFile, type DnsSettings } from '../../core/dns/index.js';
+import { VmforgeError } from '../../errors.js';
 import { hostBridges } from '../../exec/host/bridges.js';
 import { dnsRegistrarFor } from '../../exec/dns/from-config.js';
 import { findingOf, type CheckEnv, type Finding } from '../host-check.js';
@@ -52,7 +53,7 @@ export async function networkChecks(env: CheckEnv): Promise<Finding[]> {
 async function dnsChecks(env: CheckEnv, dns: DnsSettings, nets: { name: string; cidr: string; gateway: string; ipv6: string | null }[]): Promise<Finding[]> {
   const key = await findingOf('dns.key', `TSIG key file ${dns.keyFile}`, async () => {
     await access(dns.keyFile).catch(() => {
-      throw Object.assign(new Error(`${dns.keyFile} does not exist or cannot be read`), { hint: 'make one with tsig-keygen -a hmac-sha256 NAME > FILE (0600) and give the server the same key' });
+      throw new VmforgeError('INVALID_CONFIG', `${dns.keyFile} does not exist or cannot be read`, { hint: 'make one with tsig-keygen -a hmac-sha256 NAME > FILE (0600) and give the server the same key' });
     });
     const k = parseTsigKeyFile(await readFile(dns.keyFile, 'utf8'), dns.keyFile);
     return { detail: `key '${k.name}' (${k.algorithm})` };
