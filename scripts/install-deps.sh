@@ -12,6 +12,7 @@ APT_PACKAGES=(
   grub-pc-bin grub2-common ovmf
   acl attr libxml2-utils openssl iproute2 iputils-ping ca-certificates
   bind9-dnsutils bind9 dnsmasq-base xorriso openssh-client parted
+  bubblewrap python3-gi gir1.2-nm-1.0
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -56,6 +56,29 @@ export function ensureTemplate(): Promise<string> {
   return templatePromise;
 }
 
+/**
+ * The Debian template plus netplan.io and systemd-resolved, for booting the `ubuntu` (netplan) and
+ * `systemd-networkd` guest families on Debian: the same debootstrap recipe with two more packages, cached under its
+ * own name and cache key beside the plain template.
+ */
+export const NETPLAN_TEMPLATE_NAME = 'debian-bookworm-netplan';
+export const NETPLAN_TEMPLATE_PACKAGES: readonly string[] = ['netplan.io', 'systemd-resolved'];
+
+let netplanTemplatePromise: Promise<string> | null = null;
+/** Bootstraps (or reuses) the netplan template bundle; returns its ref. */
+export function ensureNetplanTemplate(): Promise<string> {
+  netplanTemplatePromise ??= bootstrapTemplate(NETPLAN_TEMPLATE_NAME, NETPLAN_TEMPLATE_PACKAGES);
+  return netplanTemplatePromise;
+}
+
+async function bootstrapTemplate(name: string, extraPackages: readonly string[]): Promise<string> {
+  await mkdir(TEMPLATE_CACHE, { recursive: true });
+  const work = '/var/tmp/vmforge-test-work';
+  await mkdir(work, { recursive: true, mode: 0o700 });
+  const res = await bootstrapDebian(new HostProcessRunner(), { workDir: work, storeDir: TEMPLATE_CACHE, created: new Date().toISOString(), name, extraPackages });
+  return `${res.manifest.name}:${res.manifest.version}`;
+}
+
 let templateRootPromise: Promise<string> | null = null;
 /**
  * The template bundle extracted once (per blob sha256) and kept between runs; returns the root's path. Callers

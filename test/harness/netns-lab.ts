@@ -115,9 +115,16 @@ function makeLab(dir: string, ns: string, bridge: string, net: { base: number; p
     async ping(ip, o = {}) {
       const count = o.count ?? 1;
       const timeoutS = o.timeoutS ?? 10;
-      // -w is ping's overall deadline: it keeps sending until `count` replies arrive or the deadline passes.
-      const r = await inNs(ns, ['ping', '-n', '-c', String(count), '-i', '0.5', '-w', String(timeoutS), ip], { timeoutMs: (timeoutS + 5) * 1000 });
-      return { ok: r.exitCode === 0, output: `${r.stdout}${r.stderr}` };
+      // -w is ping's overall deadline, but ping also stops once replies plus errors reach `count`: while the
+      // guest does not answer ARP yet, "Destination Host Unreachable" errors end it after about 3 s. So it is
+      // started again until the deadline.
+      const deadline = Date.now() + timeoutS * 1000;
+      for (;;) {
+        const leftS = Math.max(1, Math.ceil((deadline - Date.now()) / 1000));
+        const r = await inNs(ns, ['ping', '-n', '-c', String(count), '-i', '0.5', '-w', String(leftS), ip], { timeoutMs: (leftS + 5) * 1000 });
+        if (r.exitCode === 0 || Date.now() >= deadline - 500) return { ok: r.exitCode === 0, output: `${r.stdout}${r.stderr}` };
+        await sleep(500);
+      }
     },
     pids: () => nsPids(ns),
     stop() {
