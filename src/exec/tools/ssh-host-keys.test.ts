@@ -27,11 +27,12 @@ let keys: GeneratedHostKey[];
 /** Copies of the private files, for the checks after wipeHostKeys has zeroed the originals. */
 const privateText = new Map<string, string>();
 
+// An RSA-3072 prime search: well under a second on an idle core, over 10 s (the default hook limit) on a loaded one.
 beforeAll(async () => {
   tmp = await mkdtemp(path.join(tmpdir(), 'vmforge-hostkeys-unit-'));
   ({ keys } = await generateHostKeys({ comment: 'root@web01' }));
   for (const k of keys) privateText.set(k.type, k.privateKey.toString('latin1'));
-});
+}, 120_000);
 afterAll(async () => {
   await rm(tmp, { recursive: true, force: true });
 });
