@@ -8,7 +8,8 @@ export function registerServeCommand(program: Command): void {
     .addHelpText(
       'after',
       `
-Jobs run in this process against this host's state, beside the CLI. Tokens: 'vmforge token create'. TLS,
+Jobs run in this process against this host's state, beside the CLI; at start, jobs a killed process left
+half-done are undone first (as 'vmforge recover' does). Tokens: 'vmforge token create'. TLS,
 body size limit, failed-auth limit and idle timeout: the apiServer section of the config (docs/api.md).
 Stops on Ctrl-C or SIGTERM: running jobs are cancelled and undo themselves first.
 
@@ -22,11 +23,16 @@ Examples:
       const { jsonLinesLog } = await import('../../app/log.js');
       const { buildApiServer, checkListenAddress } = await import('../../api/server.js');
       const { parseListen } = await import('../../server/repo/listen.js');
+      const { withHostLock } = await import('../../app/mutating.js');
 
       const { host, port } = parseListen(opts.listen);
       const ctx = await createContext({ configPath: (cmd.optsWithGlobals() as { config?: string }).config });
       try {
         checkListenAddress(host, ctx.config.apiServer.tls);
+        // Jobs a killed server (or CLI) left half-done are undone before new ones are taken.
+        await withHostLock(ctx, {}, async (recovered) => {
+          for (const r of recovered) process.stderr.write(`recovered job ${r.jobId} (${r.kind} ${r.vm}): ${r.undone} step(s) undone${r.failures.length ? `, ${r.failures.length} undo failure(s)` : ''}\n`);
+        });
         // Request lines on stderr; they carry a token's name, never the token.
         const log = jsonLinesLog((line) => process.stderr.write(line));
         const server = await buildApiServer({ ctx, log });
