@@ -32,7 +32,7 @@ export async function startApi(env: TestEnv, configOverride?: Partial<AppContext
   const server = await buildApiServer({ ctx, log });
   await server.app.listen({ host: '127.0.0.1', port: 0 });
   const addr = server.app.server.address() as { port: number };
-  const url = `http://127.0.0.1:${addr.port}`;
+  const url = `${ctx.config.apiServer.tls ? 'https' : 'http'}://127.0.0.1:${addr.port}`;
   return {
     url,
     ctx,

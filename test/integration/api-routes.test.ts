@@ -4,6 +4,10 @@
  * problem+json errors with field pointers, 413, 404s, and the read routes. The non-loopback refusal runs the CLI.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execa } from 'execa';
+import { request as httpsRequest } from 'node:https';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { createNetwork } from '../../src/app/networks.js';
 import { bundleSchema, networkViewSchema, problemSchema } from '../../src/api/schemas.js';
@@ -181,5 +185,33 @@ describe('vmforge serve', () => {
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toMatch(/refusing to listen on 0\.0\.0\.0 without TLS/);
     expect(r.stderr).toMatch(/hint: set apiServer\.tls\.certFile/);
+  });
+});
+
+describe('TLS', () => {
+  it('serves HTTPS with the configured certificate and key', async () => {
+    const certFile = join(env.dir, 'api.crt');
+    const keyFile = join(env.dir, 'api.key');
+    await execa('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', keyFile, '-out', certFile]);
+    const tlsApi = await startApi(env, { tls: { certFile, keyFile } });
+    try {
+      expect(tlsApi.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+      const ca = await readFile(certFile);
+      const { status, body } = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = httpsRequest(`${tlsApi.url}/v1/vms`, { ca, headers: { authorization: `Bearer ${viewer}` } }, (res) => {
+          let body = '';
+          res.on('data', (d: Buffer) => (body += d.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+      expect(status).toBe(200);
+      expect(JSON.parse(body)).toEqual({ vms: [] });
+      // Plain HTTP to the TLS port gets no answer as HTTP.
+      await expect(fetch(`${tlsApi.url.replace('https:', 'http:')}/v1/vms`)).rejects.toThrow();
+    } finally {
+      await tlsApi.close();
+    }
   });
 });
