@@ -6,7 +6,7 @@ import { buildInputFromApi, vmBuildRequestSchema } from '../app/build-api-reques
 import type { AppContext } from '../app/context.js';
 import { destroyVm } from '../app/destroy.js';
 import { listVms, showVm } from '../app/inventory.js';
-import { listNetworks } from '../app/networks.js';
+import { createNetwork, listNetworks, networkCreateRequestSchema, removeNetwork, showNetwork } from '../app/networks.js';
 import { VmforgeError } from '../errors.js';
 import type { LocalJobRunner } from '../jobs/local-runner.js';
 import type { JobsTable } from '../store/schema.js';
@@ -18,6 +18,8 @@ import {
   jobAcceptedSchema,
   jobIdParams,
   jobViewSchema,
+  networkDetailSchema,
+  networkNameParams,
   networkViewSchema,
   vmNameParams,
   vmViewSchema,
@@ -200,6 +202,46 @@ export function apiRoutes(rc: RouteContext): AnyRoute[] {
       role: 'viewer',
       responses: { 200: { description: 'the networks', schema: z.object({ networks: z.array(networkViewSchema) }) } },
       handler: async () => ({ networks: await listNetworks(ctx) }),
+    },
+    {
+      method: 'GET',
+      path: '/v1/networks/{name}',
+      operationId: 'showNetwork',
+      summary: 'One vmforge network with its pool usage and leases',
+      tags: ['networks'],
+      role: 'viewer',
+      params: networkNameParams,
+      responses: { 200: { description: 'what `vmforge network show NAME --json` prints', schema: networkDetailSchema } },
+      handler: async ({ params }) => showNetwork(ctx, (params as z.infer<typeof networkNameParams>).name),
+    },
+    {
+      method: 'POST',
+      path: '/v1/networks',
+      operationId: 'createNetwork',
+      summary: 'Create a vmforge network (an address pool on a bridge)',
+      tags: ['networks'],
+      role: 'admin',
+      body: networkCreateRequestSchema,
+      responses: { 201: { description: 'the network', schema: networkViewSchema } },
+      handler: async ({ body, reply }) => {
+        const n = await createNetwork(ctx, body);
+        void reply.code(201).header('location', `/v1/networks/${n.name}`);
+        return n;
+      },
+    },
+    {
+      method: 'DELETE',
+      path: '/v1/networks/{name}',
+      operationId: 'removeNetwork',
+      summary: 'Remove a vmforge network that has no leases',
+      tags: ['networks'],
+      role: 'admin',
+      params: networkNameParams,
+      responses: { 204: { description: 'removed' } },
+      handler: async ({ params, reply }) => {
+        await removeNetwork(ctx, (params as z.infer<typeof networkNameParams>).name);
+        return reply.code(204).send();
+      },
     },
   ];
 }

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { manifestSchema } from '../bundles/manifest.js';
-import type { NetworkView } from '../app/networks.js';
+import type { NetworkDetail, NetworkView } from '../app/networks.js';
 import type { VmView } from '../app/inventory.js';
 import type { PipelineEvent } from '../pipeline/events.js';
 import type { ErrorSummary } from '../errors.js';
@@ -119,6 +119,12 @@ export const networkViewSchema = z.object({
   dhcpText: z.string(),
 });
 
+export const networkDetailSchema = networkViewSchema.extend({
+  leases: z.array(z.object({ vmName: z.string(), ipv4: z.string(), ipv6: z.string().nullable(), mac: z.string(), createdAt: z.string() })),
+});
+
+export const networkNameParams = z.object({ name: z.string().max(63).describe('network name') }).strict();
+
 export const bundleSchema = manifestSchema;
 
 export const vmNameParams = z.object({ name: z.string().max(63).describe('VM name') }).strict();
@@ -130,5 +136,6 @@ type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 const agree = <T extends true>(_: T) => _;
 agree<Same<z.infer<typeof vmViewSchema>, VmView>>(true);
 agree<Same<z.infer<typeof networkViewSchema>, NetworkView>>(true);
+agree<Same<z.infer<typeof networkDetailSchema>, NetworkDetail>>(true);
 agree<Same<z.infer<typeof pipelineEventSchema>, PipelineEvent>>(true);
 agree<Same<Omit<z.infer<typeof errorSummarySchema>, 'code'>, Omit<ErrorSummary, 'code'>>>(true);

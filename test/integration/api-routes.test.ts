@@ -9,8 +9,7 @@ import { request as httpsRequest } from 'node:https';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Validator } from '@seriousme/openapi-schema-validator';
-import { createNetwork } from '../../src/app/networks.js';
-import { bundleSchema, networkViewSchema, problemSchema } from '../../src/api/schemas.js';
+import { bundleSchema, networkDetailSchema, networkViewSchema, problemSchema } from '../../src/api/schemas.js';
 import { ensureLibvirt, ensureTemplate, makeTestEnv, type TestEnv } from '../harness/env.js';
 import { startApi, type Json, type TestApi } from '../harness/api.js';
 
@@ -58,7 +57,8 @@ describe('OpenAPI document', () => {
     expect(ops.sort()).toEqual(
       [
         'POST /v1/vms', 'GET /v1/vms', 'GET /v1/vms/{name}', 'DELETE /v1/vms/{name}', 'GET /v1/jobs/{id}', 'GET /v1/jobs/{id}/events',
-        'POST /v1/jobs/{id}/cancel', 'GET /v1/bundles', 'GET /v1/networks', 'GET /v1/openapi.json',
+        'POST /v1/jobs/{id}/cancel', 'GET /v1/bundles', 'GET /v1/networks', 'POST /v1/networks', 'GET /v1/networks/{name}',
+        'DELETE /v1/networks/{name}', 'GET /v1/openapi.json',
       ].sort(),
     );
     // The build request's schema is the one the server validates with: a field's bounds show up in the document.
@@ -164,18 +164,42 @@ describe('validation and errors', () => {
 });
 
 describe('read routes', () => {
-  it('lists bundles and networks with pool usage', async () => {
+  it('lists bundles', async () => {
     const b = await api.req('GET', '/v1/bundles', { token: viewer });
     expect(b.status).toBe(200);
     for (const m of b.json.bundles) bundleSchema.parse(m);
     expect(b.json.bundles.map((m: { name: string; version: string }) => `${m.name}:${m.version}`)).toContain(bundle);
+  });
 
-    await createNetwork(api.ctx, { name: 'api-lan', cidr: '10.91.0.0/24', bridge: 'api-br0' });
+  it('lets an admin create, show and remove networks; an operator may not (403); bad input is the CLI refusal', async () => {
+    const admin = await api.token('admin');
+    const body = { name: 'api-lan', cidr: '10.91.0.0/24', bridge: 'api-br0', excludes: ['10.91.0.2-10.91.0.9'] };
+    expectProblem(await api.req('POST', '/v1/networks', { token: operator, body }), 403, 'FORBIDDEN');
+    const made = await api.req('POST', '/v1/networks', { token: admin, body });
+    expect(made.status, JSON.stringify(made.json)).toBe(201);
+    expect(made.headers.get('location')).toBe('/v1/networks/api-lan');
+    expect(networkViewSchema.strict().parse(made.json)).toMatchObject({ name: 'api-lan', gateway: '10.91.0.1', leased: 0 });
+    expectProblem(await api.req('POST', '/v1/networks', { token: admin, body }), 409, 'CONFLICT');
+    const bad = await api.req('POST', '/v1/networks', { token: admin, body: { ...body, name: 'api-bad', cidr: '10.92.0.0/24', vlan: 5000, dhcp: 'dnsmasq:relative' } });
+    expectProblem(bad, 400, 'INVALID_INPUT');
+    expect(bad.json.errors).toEqual([{ pointer: '/vlan', message: 'Number must be less than or equal to 4094' }]);
+    const refused = await api.req('POST', '/v1/networks', { token: admin, body: { ...body, name: 'api-bad', cidr: '10.92.0.0/24', dhcp: 'dnsmasq:relative' } });
+    expectProblem(refused, 400, 'INVALID_INPUT');
+    expect(refused.json.detail).toMatch(/DHCP 'dnsmasq:relative' needs an absolute directory/);
+    expect(refused.json.hint).toBeTruthy();
+
     const n = await api.req('GET', '/v1/networks', { token: viewer });
-    expect(n.status).toBe(200);
     expect(n.json.networks).toHaveLength(1);
     const net = networkViewSchema.strict().parse(n.json.networks[0]);
-    expect(net).toMatchObject({ name: 'api-lan', cidr: '10.91.0.0/24', gateway: '10.91.0.1', leased: 0, free: net.capacity });
+    expect(net).toMatchObject({ name: 'api-lan', cidr: '10.91.0.0/24', leased: 0, free: net.capacity });
+    const one = await api.req('GET', '/v1/networks/api-lan', { token: viewer });
+    expect(networkDetailSchema.strict().parse(one.json).leases).toEqual([]);
+    const cli = await env.cli(['network', 'show', 'api-lan', '--json']);
+    expect(one.json).toEqual(JSON.parse(cli.stdout));
+
+    expectProblem(await api.req('DELETE', '/v1/networks/api-lan', { token: operator }), 403, 'FORBIDDEN');
+    expect((await api.req('DELETE', '/v1/networks/api-lan', { token: admin })).status).toBe(204);
+    expectProblem(await api.req('GET', '/v1/networks/api-lan', { token: viewer }), 404, 'NOT_FOUND');
   });
 });
 
