@@ -183,7 +183,7 @@ describe('read routes', () => {
     const bad = await api.req('POST', '/v1/networks', { token: admin, body: { ...body, name: 'api-bad', cidr: '10.92.0.0/24', vlan: 5000, dhcp: 'dnsmasq:relative' } });
     expectProblem(bad, 400, 'INVALID_INPUT');
     expect(bad.json.errors).toEqual([{ pointer: '/vlan', message: 'Number must be less than or equal to 4094' }]);
-    const refused = await api.req('POST', '/v1/networks', { token: admin, body: { ...body, name: 'api-bad', cidr: '10.92.0.0/24', dhcp: 'dnsmasq:relative' } });
+    const refused = await api.req('POST', '/v1/networks', { token: admin, body: { name: 'api-bad', cidr: '10.92.0.0/24', bridge: 'api-br0', dhcp: 'dnsmasq:relative' } });
     expectProblem(refused, 400, 'INVALID_INPUT');
     expect(refused.json.detail).toMatch(/DHCP 'dnsmasq:relative' needs an absolute directory/);
     expect(refused.json.hint).toBeTruthy();
