@@ -26,4 +26,18 @@ describe('buildInputFromApi', () => {
     expect((err as VmforgeError).field).toBe('swapBytes');
     expect((err as VmforgeError).hint).toMatch(/swap smaller/);
   });
+
+  it('refuses a private key or a line that is not a public key, naming sshKeys', () => {
+    for (const key of ['-----BEGIN OPENSSH PRIVATE KEY-----', 'ssh-ed25519 AAAA k\nssh-rsa BBBB j', 'hello']) {
+      let err: unknown;
+      try {
+        buildInputFromApi({ name: 'web1', bundle: 'b', sshKeys: ['ssh-ed25519 AAAA ok', key] }, config);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(VmforgeError);
+      expect((err as VmforgeError).field).toBe('sshKeys');
+      expect((err as VmforgeError).message).toMatch(/^sshKeys\[1\] /);
+    }
+  });
 });

@@ -16,7 +16,7 @@ import { specFromRequest, type BuildRequest } from '../core/plan/build-request.j
 import type { Config } from '../config/schema.js';
 import { VmforgeError } from '../errors.js';
 import { MiB } from '../core/units.js';
-import type { BuildOptions } from './build.js';
+import { publicKeyLines, type BuildOptions } from './build.js';
 
 const label = z.string().regex(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/, 'an RFC 1123 label: a-z, 0-9 and hyphens, at most 63, no hyphen at either end');
 
@@ -107,6 +107,7 @@ export function buildInputFromApi(r: VmBuildApiRequest, config: Config): { reque
   };
   try {
     specFromRequest(request, config);
+    if (r.sshKeys) publicKeyLines(r.sshKeys, 'sshKeys');
   } catch (e) {
     if (!(e instanceof VmforgeError) || e.code !== 'INVALID_INPUT') throw e;
     const field = fieldOfError(e.message);

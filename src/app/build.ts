@@ -611,7 +611,7 @@ function isPublicKeyLine(l: string): boolean {
 }
 
 /** Public key lines given as text; `field` names them in the error. */
-function publicKeyLines(lines: string[], field: string): string[] {
+export function publicKeyLines(lines: string[], field: string): string[] {
   const keys = lines.map((l) => l.trim());
   keys.forEach((l, i) => {
     if (l.includes('PRIVATE KEY')) throw invalidInput(`${field}[${i}] is a private key`, 'give the public key (the .pub file\'s line)');
