@@ -13,6 +13,8 @@ export interface Caller {
   role: ApiRole;
 }
 
+const MAX_TRACKED_ADDRESSES = 10_000;
+
 /** Failure times per address, oldest first; addresses with none in the window are forgotten. */
 export class AuthFailureLimiter {
   private readonly failures = new Map<string, number[]>();
@@ -31,6 +33,8 @@ export class AuthFailureLimiter {
   }
 
   fail(addr: string): void {
+    // Many addresses failing once each (an IPv6 prefix has plenty) must not grow the map without end.
+    if (this.failures.size >= MAX_TRACKED_ADDRESSES) for (const a of [...this.failures.keys()]) this.recent(a);
     const times = this.recent(addr);
     times.push(this.now());
     this.failures.set(addr, times);

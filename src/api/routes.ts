@@ -161,7 +161,7 @@ export function apiRoutes(rc: RouteContext): AnyRoute[] {
       responses: { 200: { description: 'text/event-stream; each data line is a JobEvent', contentType: 'text/event-stream' } },
       handler: async ({ params, request, reply }) => {
         const job = await requireJob(rc, (params as z.infer<typeof jobIdParams>).id);
-        await streamJobEvents(runner, job.id, request, reply);
+        await streamJobEvents(runner, job.id, request, reply, ctx.config.apiServer.idleTimeoutSeconds * 1000);
       },
     },
     {

@@ -23,7 +23,8 @@ beforeAll(async () => {
   await ensureLibvirt();
   bundle = await ensureTemplate();
   env = await makeTestEnv('storage:\n  clone: qcow2\n', 'api-jobs-');
-  api = await startApi(env);
+  // A short idle timeout: event streams must outlive it on their heartbeats (the cancel test waits past it).
+  api = await startApi(env, { idleTimeoutSeconds: 5 });
   viewer = await api.token('viewer');
   operator = await api.token('operator');
 });
@@ -125,14 +126,17 @@ describe('watchers and cancel', () => {
     expect((await api.req('GET', `/v1/vms/${name}`, { token: viewer })).json.status).toBe('defined');
   });
 
-  it('cancel stops a build at its next step and undoes it: the job ends undone and nothing is left', async () => {
+  it('cancel stops a build at its next step and undoes it: the job ends undone and nothing is left; the quiet stream outlives the idle timeout', async () => {
     const name = uniqueName('api-c');
     // Started and waiting for a login prompt that a 300 s timeout would give it: only the cancel ends it.
     const jobId = await startBuild({ ...small(name), start: true, wait: true, waitTimeoutSeconds: 300 });
     let cancel: Promise<{ status: number; json: Json }> | undefined;
     const s = await readEvents(api, jobId, viewer, {
       onEvent: (e) => {
-        if (e.data.type === 'step.start' && e.data.step === 'boot.wait') cancel = api.req('POST', `/v1/jobs/${jobId}/cancel`, { token: operator });
+        if (e.data.type === 'step.start' && e.data.step === 'boot.wait') {
+          // Quiet for longer than the server's idle timeout first: the heartbeat keeps the stream open.
+          cancel = new Promise((r) => setTimeout(r, 7_000)).then(() => api.req('POST', `/v1/jobs/${jobId}/cancel`, { token: operator }));
+        }
       },
     });
     expect(cancel, 'the build reached boot.wait').toBeDefined();

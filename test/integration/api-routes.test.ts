@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
 import { request as httpsRequest } from 'node:https';
+import { connect } from 'node:net';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Validator } from '@seriousme/openapi-schema-validator';
@@ -236,6 +237,26 @@ describe('TLS', () => {
       await expect(fetch(`${tlsApi.url.replace('https:', 'http:')}/v1/vms`)).rejects.toThrow();
     } finally {
       await tlsApi.close();
+    }
+  });
+});
+
+describe('slow clients', () => {
+  it('closes a connection that stops sending mid-request after apiServer.idleTimeoutSeconds', async () => {
+    const slow = await startApi(env, { idleTimeoutSeconds: 5 });
+    try {
+      const port = Number(new URL(slow.url).port);
+      const started = Date.now();
+      const closedAfter = await new Promise<number>((resolve, reject) => {
+        const sock = connect(port, '127.0.0.1', () => sock.write(`POST /v1/vms HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${operator}\r\n`));
+        sock.on('error', () => {});
+        sock.on('close', () => resolve(Date.now() - started));
+        setTimeout(() => reject(new Error('still open after 20 s')), 20_000).unref();
+      });
+      expect(closedAfter).toBeGreaterThanOrEqual(4_500);
+      expect(closedAfter).toBeLessThan(15_000);
+    } finally {
+      await slow.close();
     }
   });
 });
