@@ -39,6 +39,11 @@ export interface RouteSpec<P extends z.ZodTypeAny, Q extends z.ZodTypeAny, B ext
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type AnyRoute = RouteSpec<any, any, any>;
 
+/** Declares a route with its handler typed by its schemas (the list of routes is then of AnyRoute). */
+export function route<P extends z.ZodTypeAny = z.ZodUndefined, Q extends z.ZodTypeAny = z.ZodUndefined, B extends z.ZodTypeAny = z.ZodUndefined>(spec: RouteSpec<P, Q, B>): AnyRoute {
+  return spec;
+}
+
 export interface RouteDeps {
   authenticate(request: FastifyRequest, need: ApiRole): Promise<Caller>;
 }

@@ -11,7 +11,7 @@ import { VmforgeError } from '../errors.js';
 import type { LocalJobRunner } from '../jobs/local-runner.js';
 import type { JobsTable } from '../store/schema.js';
 import { ApiError } from './problem.js';
-import type { AnyRoute } from './route.js';
+import { route, type AnyRoute } from './route.js';
 import {
   bundleSchema,
   destroyQuery,
@@ -68,7 +68,7 @@ const jobAccepted = { description: 'the job was started; watch it at job.events'
 export function apiRoutes(rc: RouteContext): AnyRoute[] {
   const { ctx, runner } = rc;
   return [
-    {
+    route({
       method: 'POST',
       path: '/v1/vms',
       operationId: 'buildVm',
@@ -90,8 +90,8 @@ export function apiRoutes(rc: RouteContext): AnyRoute[] {
         });
         return accepted(rc, reply, jobId);
       },
-    },
-    {
+    }),
+    route({
       method: 'GET',
       path: '/v1/vms',
       operationId: 'listVms',
@@ -100,8 +100,8 @@ export function apiRoutes(rc: RouteContext): AnyRoute[] {
       role: 'viewer',
       responses: { 200: { description: 'the inventory', schema: z.object({ vms: z.array(vmViewSchema) }) } },
       handler: async () => ({ vms: await listVms(ctx) }),
-    },
-    {
+    }),
+    route({
       method: 'GET',
       path: '/v1/vms/{name}',
       operationId: 'showVm',
@@ -110,9 +110,9 @@ export function apiRoutes(rc: RouteContext): AnyRoute[] {
       role: 'viewer',
       params: vmNameParams,
       responses: { 200: { description: 'what `vmforge vm show --json` prints', schema: vmViewSchema } },
-      handler: async ({ params }) => showVm(ctx, (params as z.infer<typeof vmNameParams>).name),
-    },
-    {
+      handler: async ({ params }) => showVm(ctx, params.name),
+    }),
+    route({
       method: 'DELETE',
       path: '/v1/vms/{name}',
       operationId: 'destroyVm',
@@ -123,10 +123,10 @@ export function apiRoutes(rc: RouteContext): AnyRoute[] {
       query: destroyQuery,
       responses: { 202: jobAccepted },
       handler: async ({ params, query, reply }) => {
-        const { name } = params as z.infer<typeof vmNameParams>;
+        const { name } = params;
         // Refused now rather than as a failed job: the client named something that is not there.
-        if (!(await ctx.vms.get(name))) throw new VmforgeError('NOT_FOUND', `no VM named '${name}' in the inventory`, { hint: 'list VMs with GET /v1/vms' });
-        const keepDisk = (query as z.infer<typeof destroyQuery>).keepDisk === 'true';
+        if (!(await ctx.vms.get(name))) throw new VmforgeError('NOT_FOUND', `no VM named '${name}' in the inventory`, { hint: "list VMs with 'vmforge vm list'" });
+        const keepDisk = query.keepDisk === 'true';
         const jobId = await runner.start({
           kind: 'destroy',
           vm: name,
@@ -135,8 +135,8 @@ export function apiRoutes(rc: RouteContext): AnyRoute[] {
         });
         return accepted(rc, reply, jobId);
       },
-    },
-    {
+    }),
+    route({
       method: 'GET',
       path: '/v1/jobs/{id}',
       operationId: 'showJob',
@@ -145,9 +145,9 @@ export function apiRoutes(rc: RouteContext): AnyRoute[] {
       role: 'viewer',
       params: jobIdParams,
       responses: { 200: { description: 'the job', schema: jobViewSchema } },
-      handler: async ({ params }) => jobView(await requireJob(rc, (params as z.infer<typeof jobIdParams>).id)),
-    },
-    {
+      handler: async ({ params }) => jobView(await requireJob(rc, params.id)),
+    }),
+    route({
       method: 'GET',
       path: '/v1/jobs/{id}/events',
       operationId: 'jobEvents',
@@ -160,11 +160,11 @@ export function apiRoutes(rc: RouteContext): AnyRoute[] {
       headers: { 'last-event-id': { description: 'the id of the last event received: the stream resumes after it', schema: { type: 'string' } } },
       responses: { 200: { description: 'text/event-stream; each data line is a JobEvent', contentType: 'text/event-stream' } },
       handler: async ({ params, request, reply }) => {
-        const job = await requireJob(rc, (params as z.infer<typeof jobIdParams>).id);
+        const job = await requireJob(rc, params.id);
         await streamJobEvents(runner, job.id, request, reply, ctx.config.apiServer.idleTimeoutSeconds * 1000);
       },
-    },
-    {
+    }),
+    route({
       method: 'POST',
       path: '/v1/jobs/{id}/cancel',
       operationId: 'cancelJob',
@@ -174,7 +174,7 @@ export function apiRoutes(rc: RouteContext): AnyRoute[] {
       params: jobIdParams,
       responses: { 202: { description: 'cancel asked; the job ends as undone (watch its events)', schema: jobAcceptedSchema } },
       handler: async ({ params, reply }) => {
-        const job = await requireJob(rc, (params as z.infer<typeof jobIdParams>).id);
+        const job = await requireJob(rc, params.id);
         if (!runner.cancel(job.id, 'cancelled through the API')) {
           throw new VmforgeError('CONFLICT', `job ${job.id} is not running in this server (it is ${job.status})`, {
             hint: job.status === 'running' ? 'another process runs it: stop that process (Ctrl-C undoes the job)' : 'only a running job can be cancelled',
@@ -182,8 +182,8 @@ export function apiRoutes(rc: RouteContext): AnyRoute[] {
         }
         return accepted(rc, reply, job.id);
       },
-    },
-    {
+    }),
+    route({
       method: 'GET',
       path: '/v1/bundles',
       operationId: 'listBundles',
@@ -192,8 +192,8 @@ export function apiRoutes(rc: RouteContext): AnyRoute[] {
       role: 'viewer',
       responses: { 200: { description: 'their manifests', schema: z.object({ bundles: z.array(bundleSchema) }) } },
       handler: async () => ({ bundles: await ctx.bundles.list() }),
-    },
-    {
+    }),
+    route({
       method: 'GET',
       path: '/v1/networks',
       operationId: 'listNetworks',
@@ -202,8 +202,8 @@ export function apiRoutes(rc: RouteContext): AnyRoute[] {
       role: 'viewer',
       responses: { 200: { description: 'the networks', schema: z.object({ networks: z.array(networkViewSchema) }) } },
       handler: async () => ({ networks: await listNetworks(ctx) }),
-    },
-    {
+    }),
+    route({
       method: 'GET',
       path: '/v1/networks/{name}',
       operationId: 'showNetwork',
@@ -212,9 +212,9 @@ export function apiRoutes(rc: RouteContext): AnyRoute[] {
       role: 'viewer',
       params: networkNameParams,
       responses: { 200: { description: 'what `vmforge network show NAME --json` prints', schema: networkDetailSchema } },
-      handler: async ({ params }) => showNetwork(ctx, (params as z.infer<typeof networkNameParams>).name),
-    },
-    {
+      handler: async ({ params }) => showNetwork(ctx, params.name),
+    }),
+    route({
       method: 'POST',
       path: '/v1/networks',
       operationId: 'createNetwork',
@@ -228,8 +228,8 @@ export function apiRoutes(rc: RouteContext): AnyRoute[] {
         void reply.code(201).header('location', `/v1/networks/${n.name}`);
         return n;
       },
-    },
-    {
+    }),
+    route({
       method: 'DELETE',
       path: '/v1/networks/{name}',
       operationId: 'removeNetwork',
@@ -239,10 +239,10 @@ export function apiRoutes(rc: RouteContext): AnyRoute[] {
       params: networkNameParams,
       responses: { 204: { description: 'removed' } },
       handler: async ({ params, reply }) => {
-        await removeNetwork(ctx, (params as z.infer<typeof networkNameParams>).name);
+        await removeNetwork(ctx, params.name);
         return reply.code(204).send();
       },
-    },
+    }),
   ];
 }
 
