@@ -43,17 +43,45 @@ export const EXIT_CODES: Record<ErrorCode, number> = {
   INTERNAL: 1,
 };
 
+/**
+ * The HTTP status of each code, for the servers (`vmforge serve`'s problem+json, the repository's error body):
+ * the same code is the same status everywhere, as it is the same exit status in the CLI.
+ */
+export const HTTP_STATUSES: Record<ErrorCode, number> = {
+  INVALID_INPUT: 400,
+  UNSAFE_PATH: 400,
+  NOT_FOUND: 404,
+  CONFLICT: 409,
+  POOL_EXHAUSTED: 409,
+  CANCELLED: 503,
+  TIMEOUT: 504,
+  HYPERVISOR_UNREACHABLE: 503,
+  LOCKED: 503,
+  UNREACHABLE: 502,
+  INSUFFICIENT_SPACE: 507,
+  INVALID_CONFIG: 500,
+  MISSING_TOOL: 500,
+  COMMAND_FAILED: 500,
+  INTERNAL: 500,
+  UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
+  DIGEST_MISMATCH: 422,
+};
+
 export class VmforgeError extends Error {
   readonly code: ErrorCode;
   readonly hint: string | undefined;
+  /** The request field the error is about, when one is (the API reports it as a JSON pointer). */
+  readonly field: string | undefined;
   /** Errors raised while undoing after this one; reported with it, never instead of it. */
   undoErrors: Error[] = [];
 
-  constructor(code: ErrorCode, message: string, opts: { hint?: string; cause?: unknown } = {}) {
+  constructor(code: ErrorCode, message: string, opts: { hint?: string | undefined; cause?: unknown; field?: string } = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'VmforgeError';
     this.code = code;
     this.hint = opts.hint;
+    this.field = opts.field;
   }
 }
 
@@ -63,4 +91,22 @@ export const conflict = (message: string, hint?: string) => new VmforgeError('CO
 
 export function exitCodeOf(err: unknown): number {
   return err instanceof VmforgeError ? EXIT_CODES[err.code] : 1;
+}
+
+/** A failure as data (a job's outcome, a --count build's item): code, message, hint and the undo errors. */
+export interface ErrorSummary {
+  code: ErrorCode;
+  message: string;
+  hint: string | null;
+  undoErrors: string[];
+}
+
+export function errorSummary(e: unknown): ErrorSummary {
+  const v = e instanceof VmforgeError ? e : null;
+  return {
+    code: v?.code ?? 'INTERNAL',
+    message: (e as Error)?.message ?? String(e),
+    hint: v?.hint ?? null,
+    undoErrors: v?.undoErrors.map((u) => u.message) ?? [],
+  };
 }

@@ -6,7 +6,7 @@
  */
 import { expandNamePattern } from '../core/plan/name-pattern.js';
 import { specFromRequest, type BuildRequest } from '../core/plan/build-request.js';
-import { conflict, invalidInput, VmforgeError, type ErrorCode } from '../errors.js';
+import { conflict, errorSummary, invalidInput, VmforgeError, type ErrorSummary } from '../errors.js';
 import type { PipelineEvent } from '../pipeline/events.js';
 import { buildVm, type BuildOptions, type BuildResult } from './build.js';
 import type { AppContext } from './context.js';
@@ -27,12 +27,7 @@ export interface BuildManyOptions extends Omit<BuildOptions, 'emit' | 'recovered
   onResult?: (item: BuildManyItem) => void;
 }
 
-export interface BuildFailure {
-  code: ErrorCode;
-  message: string;
-  hint: string | null;
-  undoErrors: string[];
-}
+export type BuildFailure = ErrorSummary;
 
 export type BuildManyItem = { name: string; ok: true; result: BuildResult } | { name: string; ok: false; error: BuildFailure };
 
@@ -136,12 +131,4 @@ export function buildManyError(res: BuildManyResult): VmforgeError | null {
   );
 }
 
-function failure(e: unknown): BuildFailure {
-  const v = e instanceof VmforgeError ? e : null;
-  return {
-    code: v?.code ?? 'INTERNAL',
-    message: (e as Error)?.message ?? String(e),
-    hint: v?.hint ?? null,
-    undoErrors: v?.undoErrors.map((u) => u.message) ?? [],
-  };
-}
+const failure = errorSummary;

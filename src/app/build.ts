@@ -60,6 +60,10 @@ export interface BuildOptions {
   rootPasswordFile?: string | undefined;
   /** Public key files whose keys go to root's authorized_keys. */
   sshKeyFiles?: string[] | undefined;
+  /** Public key lines (OpenSSH format) for root's authorized_keys, given as text (the API's). */
+  sshKeys?: string[] | undefined;
+  /** A job row the caller made already (the API answers with its id before the build starts); default: a new one. */
+  jobId?: number;
   emit?: EventSink;
   signal?: AbortSignal;
   /** --clone: auto | qcow2 | reflink | off (default: config storage.clone). */
@@ -143,7 +147,7 @@ async function buildChecked(
   const earlyLibvirtNames = earlyLists ? earlyLists.then((l) => l.names) : ctx.hypervisor.listAllNames();
   earlyLibvirtNames.catch(() => {});
   const rootPasswordHash = opts.rootPasswordFile ? await readPasswordHash(ctx, opts.rootPasswordFile, Boolean(opts.dryRun)) : undefined;
-  const sshKeys = await readSshKeys(opts.sshKeyFiles ?? []);
+  const sshKeys = [...(await readSshKeys(opts.sshKeyFiles ?? [])), ...publicKeyLines(opts.sshKeys ?? [], 'sshKeys')];
   const cloneSetting = parseCloneSetting(opts.clone ?? ctx.config.storage.clone);
 
   // Not in the local store: pulled from the configured repository first (a dry run only reads its manifest).
@@ -282,7 +286,7 @@ async function buildChecked(
     if (!run) throw new VmforgeError('INTERNAL', `no implementation for build step ${s.id}`);
     return { id: s.id, title: s.title, run };
   });
-  const jobId = await ctx.jobs.start('build', spec.name);
+  const jobId = opts.jobId ?? (await ctx.jobs.start('build', spec.name));
   const state: BuildState = {};
   const timings = await runPipeline({
     steps,
@@ -604,12 +608,25 @@ async function readSshKeys(files: string[]): Promise<string[]> {
     }
     if (text.includes('PRIVATE KEY')) throw invalidInput(`--ssh-key ${file} is a private key`, 'give the public key file (the .pub one)');
     const lines = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
-    const bad = lines.find((l) => !/^(ssh-(rsa|ed25519|dss)|ecdsa-sha2-nistp\d+|sk-(ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com) [A-Za-z0-9+/=]+( .*)?$/.test(l));
-    if (bad !== undefined || !lines.length) {
+    if (lines.some((l) => !isPublicKeyLine(l)) || !lines.length) {
       throw invalidInput(`--ssh-key ${file} does not hold OpenSSH public keys`, "give a file like ~/.ssh/id_ed25519.pub ('ssh-ed25519 AAAA... comment')");
     }
     keys.push(...lines);
   }
+  return keys;
+}
+
+function isPublicKeyLine(l: string): boolean {
+  return /^(ssh-(rsa|ed25519|dss)|ecdsa-sha2-nistp\d+|sk-(ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com) [A-Za-z0-9+/=]+( .*)?$/.test(l);
+}
+
+/** Public key lines given as text; `field` names them in the error. */
+export function publicKeyLines(lines: string[], field: string): string[] {
+  const keys = lines.map((l) => l.trim());
+  keys.forEach((l, i) => {
+    if (l.includes('PRIVATE KEY')) throw invalidInput(`${field}[${i}] is a private key`, 'give the public key (the .pub file\'s line)');
+    if (!isPublicKeyLine(l) || l.includes('\n')) throw invalidInput(`${field}[${i}] is not one OpenSSH public key line`, "give a line like 'ssh-ed25519 AAAA... comment'");
+  });
   return keys;
 }
 

@@ -37,6 +37,8 @@ export interface DestroyOptions {
   keepDisk?: boolean;
   /** List the steps; change nothing. */
   dryRun?: boolean;
+  /** A job row the caller made already (the API's); default: a new one. */
+  jobId?: number;
 }
 
 export async function destroyVm(ctx: AppContext, name: string, opts: DestroyOptions = {}): Promise<DestroyResult> {
@@ -87,7 +89,7 @@ export async function destroyVm(ctx: AppContext, name: string, opts: DestroyOpti
   ];
   if (opts.dryRun) return { name, dryRun: true, steps: steps.map((x) => ({ id: x.id, title: x.title })), removed: { domain: false, disk: null }, timings: [] };
   await ctx.vms.setStatus(name, 'destroying');
-  const jobId = await ctx.jobs.start('destroy', name);
+  const jobId = opts.jobId ?? (await ctx.jobs.start('destroy', name));
   const timings = await runPipeline({
     steps,
     state: undefined,

@@ -4,6 +4,24 @@ import { parseIpv4 } from '../core/ipam/ipv4.js';
 import { formatDhcp, type NetworkInput } from '../core/ipam/network.js';
 import type { Lease, Network } from '../store/networks.js';
 import type { AppContext } from './context.js';
+import { z } from 'zod';
+
+/** `POST /v1/networks`: the `network create` flags as JSON; the checks (and their messages) are createNetwork's. */
+export const networkCreateRequestSchema = z
+  .object({
+    name: z.string().max(63).describe('network name (lower-case letters, digits, -)'),
+    cidr: z.string().max(50).describe('network address and prefix, like 10.20.0.0/24'),
+    bridge: z.string().max(15).describe('host bridge the VMs attach to'),
+    gateway: z.string().max(50).optional().describe('default: the first address'),
+    range: z.string().max(100).optional().describe('FIRST-LAST addresses handed out (default: the whole subnet)'),
+    excludes: z.array(z.string().max(100)).max(1000).optional().describe('addresses or FIRST-LAST ranges never handed out'),
+    dnsServers: z.array(z.string().max(50)).max(3).optional(),
+    dnsZone: z.string().max(253).optional(),
+    ipv6: z.string().max(50).optional().describe('IPv6 prefix like fd00:20::/64'),
+    dhcp: z.string().max(300).optional().describe('none, libvirt:NET or dnsmasq:DIR'),
+    vlan: z.number().int().min(1).max(4094).optional(),
+  })
+  .strict();
 
 export interface NetworkView extends Network {
   /** Addresses automatic allocation can hand out in total (range minus gateway, excludes, network/broadcast). */

@@ -17,6 +17,8 @@ export const COMMAND_MODULES: ReadonlyArray<{ name: string; register(): Promise<
   { name: 'network', register: async () => (await import('./commands/network.js')).registerNetworkCommands },
   { name: 'bundle', register: async () => (await import('./commands/bundle.js')).registerBundleCommands },
   { name: 'recover', register: async () => (await import('./commands/recover.js')).registerRecoverCommand },
+  { name: 'serve', register: async () => (await import('./commands/serve.js')).registerServeCommand },
+  { name: 'token', register: async () => (await import('./commands/token.js')).registerTokenCommands },
   { name: 'repo', register: async () => (await import('./commands/repo.js')).registerRepoCommands },
   { name: 'cache', register: async () => (await import('./commands/cache.js')).registerCacheCommands },
   { name: 'host', register: async () => (await import('./commands/host.js')).registerHostCommands },

@@ -113,6 +113,27 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    /** `vmforge serve`: the HTTP API (docs/api.md). Its bearer tokens live in the state database (`vmforge token`). */
+    apiServer: z
+      .object({
+        /** PEM certificate chain and key: with both, the API is served over HTTPS. Needed to listen beyond loopback. */
+        tls: z
+          .object({
+            certFile: z.string().startsWith('/', 'an absolute path'),
+            keyFile: z.string().startsWith('/', 'an absolute path'),
+          })
+          .strict()
+          .optional(),
+        /** Request bodies larger than this are refused (413). */
+        maxBodyBytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(64 * 1024),
+        /** A client address that fails authentication this many times within authFailureWindowSeconds is refused (429) until the window passes. */
+        maxAuthFailures: z.number().int().min(1).max(10_000).default(10),
+        authFailureWindowSeconds: z.number().int().min(1).max(86_400).default(60),
+        /** A connection that sends nothing for this long is closed (event streams send a heartbeat more often). */
+        idleTimeoutSeconds: z.number().int().min(5).max(3600).default(60),
+      })
+      .strict()
+      .default({}),
     /** DNS registration of VMs (RFC 2136 dynamic update signed with TSIG); absent: no DNS records. */
     dns: z
       .object({

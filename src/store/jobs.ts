@@ -21,6 +21,54 @@ export class JobRepo {
     return row.id;
   }
 
+  /** A job the API runs: recorded with its request before the use case starts, so its id can be answered at once. */
+  async startRequested(kind: string, vmName: string, request: unknown): Promise<number> {
+    const row = await this.db
+      .insertInto('jobs')
+      .values({ kind, vm_name: vmName, status: 'running', pid: process.pid, error: null, started_at: now(), finished_at: null, request: JSON.stringify(request) })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    return row.id;
+  }
+
+  /**
+   * How an API job ended. The pipeline has set the status already when it ran (succeeded, undone, undo-failed);
+   * a job that failed before its pipeline started (a refused request) is still 'running' and becomes 'failed'.
+   */
+  async settle(id: number, outcome: { result: unknown } | { problem: unknown }): Promise<void> {
+    const failed = 'problem' in outcome;
+    await this.db
+      .updateTable('jobs')
+      .set(failed ? { problem: JSON.stringify(outcome.problem) } : { result: JSON.stringify(outcome.result) })
+      .where('id', '=', id)
+      .execute();
+    await this.db
+      .updateTable('jobs')
+      .set({ status: failed ? 'failed' : 'succeeded', finished_at: now(), ...(failed ? { error: (outcome.problem as { message?: string }).message ?? null } : {}) })
+      .where('id', '=', id)
+      .where('status', '=', 'running')
+      .execute();
+  }
+
+  async get(id: number) {
+    return this.db.selectFrom('jobs').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  /** Events of a job, in order, after `afterSeq` (the event stream's Last-Event-ID). */
+  async appendEvents(jobId: number, events: { seq: number; event: unknown }[]): Promise<void> {
+    if (!events.length) return;
+    const at = now();
+    await this.db
+      .insertInto('job_events')
+      .values(events.map((e) => ({ job_id: jobId, seq: e.seq, event: JSON.stringify(e.event), created_at: at })))
+      .execute();
+  }
+
+  async events(jobId: number, afterSeq: number): Promise<{ seq: number; event: unknown }[]> {
+    const rows = await this.db.selectFrom('job_events').select(['seq', 'event']).where('job_id', '=', jobId).where('seq', '>', afterSeq).orderBy('seq').execute();
+    return rows.map((r) => ({ seq: r.seq, event: JSON.parse(r.event) as unknown }));
+  }
+
   async finish(id: number, status: JobStatus, error?: string): Promise<void> {
     await this.db
       .updateTable('jobs')

@@ -105,4 +105,33 @@ export const migrations: Record<string, Migration> = {
       await db.schema.alterTable('vms').addColumn('cloud_init_seed', 'text').execute();
     },
   },
+  /**
+   * Jobs started through the API (`vmforge serve`): the request they were asked with, how they ended (result or
+   * problem, as JSON), every event they emitted in order (replayed to event-stream clients from Last-Event-ID),
+   * and the API's bearer tokens (sha256 digests only).
+   */
+  '0005_api_jobs_tokens': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('jobs').addColumn('request', 'text').execute();
+      await db.schema.alterTable('jobs').addColumn('result', 'text').execute();
+      await db.schema.alterTable('jobs').addColumn('problem', 'text').execute();
+      await db.schema
+        .createTable('job_events')
+        .addColumn('job_id', 'integer', (c) => c.notNull().references('jobs.id'))
+        .addColumn('seq', 'integer', (c) => c.notNull())
+        .addColumn('event', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('job_events_pk', ['job_id', 'seq'])
+        .execute();
+      await db.schema
+        .createTable('api_tokens')
+        .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+        .addColumn('name', 'text', (c) => c.notNull().unique())
+        .addColumn('role', 'text', (c) => c.notNull())
+        .addColumn('digest', 'text', (c) => c.notNull().unique())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('last_used_at', 'text')
+        .execute();
+    },
+  },
 };

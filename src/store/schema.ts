@@ -39,6 +39,33 @@ export interface JobsTable {
   error: string | null;
   started_at: string;
   finished_at: string | null;
+  /** API jobs: the request as JSON (null for jobs the CLI started). */
+  request: string | null;
+  /** API jobs: the use case's result as JSON once it succeeded. */
+  result: string | null;
+  /** API jobs: the failure as JSON { code, message, hint, undoErrors }. */
+  problem: string | null;
+}
+
+export interface JobEventsTable {
+  job_id: number;
+  /** 1, 2, ... per job: the event stream's id (Last-Event-ID). */
+  seq: number;
+  /** The event as JSON. */
+  event: string;
+  created_at: string;
+}
+
+export type ApiRole = 'viewer' | 'operator' | 'admin';
+
+export interface ApiTokensTable {
+  id: Generated<number>;
+  name: string;
+  role: ApiRole;
+  /** sha256 of the token, hex. The token itself is shown once, when made, and never stored. */
+  digest: string;
+  created_at: string;
+  last_used_at: string | null;
 }
 
 export interface JournalTable {
@@ -98,4 +125,6 @@ export interface Database {
   step_timings: StepTimingsTable;
   networks: NetworksTable;
   leases: LeasesTable;
+  job_events: JobEventsTable;
+  api_tokens: ApiTokensTable;
 }

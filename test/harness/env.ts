@@ -132,10 +132,10 @@ export interface TestEnv {
   cleanup(): Promise<void>;
 }
 
-/** A private state dir (disks, console, inventory) sharing the cached template bundles. */
-export async function makeTestEnv(extraYaml = ''): Promise<TestEnv> {
+/** A private state dir (disks, console, inventory) sharing the cached template bundles; `prefix` names its dir. */
+export async function makeTestEnv(extraYaml = '', prefix = 'vmforge-test-'): Promise<TestEnv> {
   await mkdir('/var/tmp', { recursive: true });
-  const dir = await mkdtemp('/var/tmp/vmforge-test-');
+  const dir = await mkdtemp(`/var/tmp/${prefix}`);
   // QEMU runs unprivileged and must traverse to the disk: mkdtemp's 0700 would stop it.
   await chmod(dir, 0o755);
   const yaml = `stateDir: ${dir}/state\nbundles:\n  dir: ${TEMPLATE_CACHE}\n${withKeyPoolSetting(withCloneSetting(extraYaml))}`;

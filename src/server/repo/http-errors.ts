@@ -1,33 +1,15 @@
 /**
- * The one table from error codes to HTTP statuses for the repository server, and the JSON error body
+ * The repository server's HTTP statuses (src/errors.ts HTTP_STATUSES, plus the wire-only codes) and the JSON error body
  * `{ error: { code, message } }` (docs/repository.md). VmforgeError codes first, then the few that exist only
  * on the wire (length, size, range).
  */
-import type { ErrorCode } from '../../errors.js';
-import { VmforgeError } from '../../errors.js';
+import { HTTP_STATUSES, VmforgeError, type ErrorCode } from '../../errors.js';
 
 export type HttpOnlyCode = 'LENGTH_REQUIRED' | 'PAYLOAD_TOO_LARGE' | 'RANGE_NOT_SATISFIABLE';
 export type HttpErrorCode = ErrorCode | HttpOnlyCode;
 
 export const HTTP_STATUS: Record<HttpErrorCode, number> = {
-  INVALID_INPUT: 400,
-  UNSAFE_PATH: 400,
-  NOT_FOUND: 404,
-  CONFLICT: 409,
-  CANCELLED: 503,
-  TIMEOUT: 504,
-  HYPERVISOR_UNREACHABLE: 503,
-  UNREACHABLE: 502,
-  INSUFFICIENT_SPACE: 507,
-  POOL_EXHAUSTED: 409,
-  LOCKED: 503,
-  INVALID_CONFIG: 500,
-  MISSING_TOOL: 500,
-  COMMAND_FAILED: 500,
-  INTERNAL: 500,
-  UNAUTHORIZED: 401,
-  FORBIDDEN: 403,
-  DIGEST_MISMATCH: 422,
+  ...HTTP_STATUSES,
   LENGTH_REQUIRED: 411,
   PAYLOAD_TOO_LARGE: 413,
   RANGE_NOT_SATISFIABLE: 416,
