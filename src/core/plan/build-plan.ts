@@ -12,7 +12,7 @@ import type { DomainModel } from '../domain-xml/model.js';
 import type { HypervisorType, NicAttachment, VmSpec } from '../model/spec.js';
 import { formatSize, MiB } from '../units.js';
 import { VmforgeError } from '../../errors.js';
-import { detectGuestFamily, resolveGuestFamily, type GuestFamily } from '../guest/adapter.js';
+import { detectGuestFamily, requireFamilyFitsOs, resolveGuestFamily, type GuestFamily } from '../guest/adapter.js';
 import type { CloneStrategy } from './golden-plan.js';
 import { planStorage, storageDiskSteps, describeStorage, type StoragePlan, type LvmFacts } from './storage-plan.js';
 import { pygrubCfg, XEN_PV_KERNEL_CMDLINE } from '../boot/pygrub.js';
@@ -153,6 +153,7 @@ export function planBuild(spec: VmSpec, wait: boolean, f: BuildFacts): BuildPlan
   const storage = planStorage(spec, f.storageDir, f.lvm);
   const layout = storage.diskLayout;
   // Unknown OS: refused here, before anything exists, unless --guest-family says how to adapt it.
+  requireFamilyFitsOs(spec.guestFamily, f.manifest.os);
   const guestFamily = resolveGuestFamily(spec.guestFamily, detectGuestFamily({ manifestOs: f.manifest.os }), f.manifest.os.prettyName);
   const kernelEntry = f.manifest.kernels[0];
   if (!kernelEntry) {
@@ -328,7 +329,7 @@ export function describePlan(p: BuildPlan): string {
   return [
     `Plan for VM ${s.name} (dry run: nothing was changed)`,
     `  bundle:   ${p.bundleRef} (${p.manifest.os.prettyName}, ${formatSize(p.manifest.unpackedBytes)} unpacked, kernel ${p.kernel.kernel})`,
-    `  guest:    adapted as ${p.guestFamily}${s.timezone ? `, time zone ${s.timezone}` : ''}, SELinux ${s.selinux}`,
+    `  guest:    adapted as ${p.guestFamily}${s.timezone ? `, time zone ${s.timezone}` : ''}, ${describeSelinux(p)}`,
     `  domain:   ${p.domainType}${s.hypervisor === 'xen' ? ` ${s.xenMode ?? 'pv'}` : ''}, ${s.cpus} vCPU, ${formatSize(s.memoryMiB * MiB)}, uuid ${p.uuid}${s.firmware === 'uefi' ? ', UEFI (OVMF)' : ''}`,
     ...(p.accelerator ? [`  accel:    ${p.accelerator}`] : []),
     ...(p.clone
@@ -339,10 +340,17 @@ export function describePlan(p: BuildPlan): string {
     `  network:  NIC ${p.domain.interfaces.length ? `${describeNicShort(s.nic)} mac ${p.mac}` : 'none'}; guest ${net}${s.network ? ` (leased from network ${s.network}${p.steps.some((x) => x.id === 'network.lease') ? '; the address shown is the lowest free one now' : ''})` : ''}`,
     describeIdentity(p),
     ...(p.cloudInit ? [`  cloud-init: NoCloud seed ${p.cloudInit.seedPath} (meta-data, user-data${s.nic.type === 'none' ? '' : ', network-config'}), CD-ROM sda`] : []),
-    `  console:  ${p.paths.consoleLog}`,
+    // xenconsoled keeps a Xen guest's console; the domain XML names no log file for it.
+    `  console:  ${s.hypervisor === 'xen' ? `virsh console ${s.name} (no log file under Xen)` : p.paths.consoleLog}`,
     `  steps:`,
     ...p.steps.map((x, i) => `    ${String(i + 1).padStart(2)}. ${x.title}`),
   ].join('\n');
+}
+
+/** The SELinux edit runs only where the guest has /etc/selinux/config: certain for the RHEL families, rare elsewhere. */
+function describeSelinux(p: BuildPlan): string {
+  const mode = p.spec.selinux;
+  return p.guestFamily.startsWith('rhel') ? `SELinux ${mode}` : `SELinux ${mode} only if the guest has a policy (/etc/selinux/config)`;
 }
 
 function describeBoot(p: BuildPlan): string {
