@@ -22,6 +22,8 @@ export interface BuildFacts {
   domainType: HypervisorType;
   /** How the domain type was chosen (KVM/QEMU only), for the dry-run plan. */
   accelerator?: string;
+  /** The NIC's bridge, when it is not on this host yet (a --no-start build may be defined before it exists). */
+  bridgeMissing?: string;
   bundleRef: string;
   manifest: Manifest;
   storageDir: string;
@@ -98,6 +100,7 @@ export interface BuildPlan {
   manifest: Manifest;
   domainType: HypervisorType;
   accelerator?: string;
+  bridgeMissing?: string;
   mac: string;
   uuid: string;
   /** `disk`: the disk image or LV; under the Xen partitions layout the root device (xvda1). */
@@ -228,6 +231,7 @@ export function planBuild(spec: VmSpec, wait: boolean, f: BuildFacts): BuildPlan
     manifest: f.manifest,
     domainType: f.domainType,
     ...(f.accelerator ? { accelerator: f.accelerator } : {}),
+    ...(f.bridgeMissing ? { bridgeMissing: f.bridgeMissing } : {}),
     mac: f.ids.mac,
     uuid: f.ids.uuid,
     paths,
@@ -338,6 +342,7 @@ export function describePlan(p: BuildPlan): string {
     `  root fs:  ${s.fs} UUID=${p.rootFsUuid}`,
     `  boot:     ${describeBoot(p)}`,
     `  network:  NIC ${p.domain.interfaces.length ? `${describeNicShort(s.nic)} mac ${p.mac}` : 'none'}; guest ${net}${s.network ? ` (leased from network ${s.network}${p.steps.some((x) => x.id === 'network.lease') ? '; the address shown is the lowest free one now' : ''})` : ''}`,
+    ...(p.bridgeMissing ? [`  note:     bridge ${p.bridgeMissing} does not exist yet (needed at start)`] : []),
     describeIdentity(p),
     ...(p.cloudInit ? [`  cloud-init: NoCloud seed ${p.cloudInit.seedPath} (meta-data, user-data${s.nic.type === 'none' ? '' : ', network-config'}), CD-ROM sda`] : []),
     // xenconsoled keeps a Xen guest's console; the domain XML names no log file for it.
