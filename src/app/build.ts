@@ -3,7 +3,8 @@
  * pipeline, each journaling its undo before its side effect.
  */
 import { randomBytes } from 'node:crypto';
-import { access, mkdir, readFile, readdir, rmdir } from 'node:fs/promises';
+import { access, mkdir, readFile, rmdir } from 'node:fs/promises';
+import { hostBridges } from '../exec/host/bridges.js';
 import { OVMF_CODE_PATH, OVMF_VARS_TEMPLATE_PATH } from '../core/domain-xml/defaults.js';
 import { extractBundle } from '../bundles/extract.js';
 import { guestAdapterFor, readGuestFiles, type GuestEditInput } from '../core/guest/adapter.js';
@@ -193,11 +194,13 @@ async function buildChecked(
   const bridges = await hostBridges();
   const network = spec0.network === undefined ? undefined : await ctx.networks.require(spec0.network);
   const nic = network ? ({ type: 'bridge', bridge: network.bridge } as const) : pickNic(spec0.nicRequest, { bridges, activeNetworks: wantNetworks && earlyLists ? await earlyLists.then((l) => l.networks, () => []) : [] });
-  // Only a domain that starts now needs its bridge now; a defined one may be started after the bridge is made.
-  if (nic.type === 'bridge' && spec0.start && !bridges.includes(nic.bridge)) {
+  // Only a domain that starts now needs its bridge now; a defined one may be started after the bridge is made (the
+  // plan says so). The same check in a dry run and a build.
+  const bridgeMissing = nic.type === 'bridge' && !bridges.includes(nic.bridge) ? nic.bridge : undefined;
+  if (bridgeMissing && spec0.start) {
     throw invalidInput(
-      `bridge '${nic.bridge}' does not exist on this host`,
-      network ? `create it (ip link add ${nic.bridge} type bridge), or fix network ${network.name}` : `create it (ip link add ${nic.bridge} type bridge) or pick another with --bridge / --net`,
+      `bridge '${bridgeMissing}' does not exist on this host`,
+      network ? `create it (ip link add ${bridgeMissing} type bridge), or fix network ${network.name}` : `create it (ip link add ${bridgeMissing} type bridge), pick another with --bridge / --net, or define the VM now with --no-start`,
     );
   }
   // KVM only when a KVM guest really runs for libvirt's QEMU user; a dry run starts no probe guest (facts and the
@@ -221,8 +224,9 @@ async function buildChecked(
   const { nicRequest: _ignored, ...spec } = { ...spec0, nic, ...(preview ? { net: preview.net } : {}) };
   const guestDomain = network?.dnsZone ?? ctx.config.dns?.zone ?? undefined;
   const dnsRecords = ctx.config.dns && spec.net.mode === 'static' ? dnsRecordsFor(ctx.config.dns, { name: spec.name, ipv4: `${spec.net.address}/${spec.net.prefix}` }) : [];
-  if (dnsRecords.length && !opts.dryRun) {
-    // Before any disk work: a name that resolves elsewhere is refused now (the update itself checks again).
+  if (dnsRecords.length) {
+    // Before any disk work, in a dry run too: a name that resolves elsewhere is refused now (the update itself
+    // checks again). A DNS server that does not answer fails a dry run as it would fail the build.
     await requireDnsFree(dnsRegistrarFor(ctx.runner, ctx.config.dns as DnsSettings), dnsRecords, spec.dnsForce, signal);
   }
   const facts: BuildFacts = {
@@ -248,6 +252,7 @@ async function buildChecked(
     },
     ...(guestDomain ? { guestDomain } : {}),
     ...(lvmFacts ? { lvm: lvmFacts } : {}),
+    ...(bridgeMissing ? { bridgeMissing } : {}),
     ...(accel ? { accelerator: `${describeVerdict(accel)}${accel.fix && accel.status === 'tcg-fallback' ? `; fix: ${accel.fix}` : ''}` } : {}),
   };
   // A golden image carries GRUB; direct kernel boot is built cold (its kernel copy comes from the extracted root).
@@ -656,14 +661,6 @@ async function requireDnsFree(registrar: DnsRegistrar, records: DnsRecord[], for
   }
 }
 
-async function hostBridges(): Promise<string[]> {
-  const names = await readdir('/sys/class/net').catch(() => [] as string[]);
-  const out: string[] = [];
-  for (const n of names) {
-    if (await readdir(`/sys/class/net/${n}/bridge`).then(() => true, () => false)) out.push(n);
-  }
-  return out;
-}
 
 /**
  * MACs of every libvirt domain, from their persistent definitions: one virsh start for up to 100 domains (it was

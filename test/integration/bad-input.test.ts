@@ -92,6 +92,11 @@ const flags = (title: string, args: string[], code: ErrorCode, error: RegExp, hi
   return { title, name, args: [name, '--bundle', B, ...args], code, error, ...(hint ? { hint } : {}) };
 };
 const LABEL_HINT = /use only lower-case letters a-z, digits 0-9 and '-'/;
+/** The same refusal from a real build and from its --dry-run: a dry run checks what the build checks. */
+const both = (title: string, args: string[], code: ErrorCode, error: RegExp, hint?: RegExp): Case[] => [
+  flags(title, args, code, error, hint),
+  flags(`${title} (--dry-run)`, [...args, '--dry-run'], code, error, hint),
+];
 
 const cases: Case[] = [
   named('with shell metacharacters', 'a;rm -rf /', /VM name 'a;rm -rf \/' contains ';' \(a shell metacharacter\)/, LABEL_HINT),
@@ -122,7 +127,12 @@ const cases: Case[] = [
   flags('gateway outside the subnet', ['--ip', '10.0.0.5/24', '--gateway', '10.0.1.1'], 'INVALID_INPUT', /--gateway 10\.0\.1\.1 is not inside 10\.0\.0\.5\/24/),
   flags('--gateway without --ip', ['--gateway', '10.0.0.1'], 'INVALID_INPUT', /--gateway and --dns need --ip/),
   flags('--net bogus', ['--net', 'bogus'], 'INVALID_INPUT', /--net 'bogus' is not understood/, /auto, user, none, bridge:NAME or network:NAME/),
-  flags('missing bridge', ['--bridge', 'nosuchbr0'], 'INVALID_INPUT', /bridge 'nosuchbr0' does not exist on this host/, /ip link add nosuchbr0 type bridge/),
+  ...both('missing bridge', ['--bridge', 'nosuchbr0'], 'INVALID_INPUT', /bridge 'nosuchbr0' does not exist on this host/, /ip link add nosuchbr0 type bridge.*--no-start/),
+  ...both('--hypervisor xen on a QEMU connection', ['--hypervisor', 'xen'], 'INVALID_INPUT', /^--hypervisor xen needs a Xen libvirt connection, but the URI is 'qemu:\/\/\/system' \(driver qemu\)$/, /--connect xen:\/\/\/system/),
+  ...both('a remote libvirt URI', ['--connect', 'qemu+ssh://otherhost/system'], 'INVALID_INPUT', /^libvirt URI 'qemu\+ssh:\/\/otherhost\/system' names the host 'otherhost': vmforge builds only on this host's libvirt$/, /disks are made on this host/),
+  ...both('unknown --timezone', ['--timezone', 'Europe/Nowhere'], 'INVALID_INPUT', /^time zone 'Europe\/Nowhere' is not a known zone$/, /timedatectl list-timezones/),
+  ...both('--ip with --net none', ['--ip', '10.0.0.5/24', '--net', 'none'], 'INVALID_INPUT', /^--ip 10\.0\.0\.5\/24 needs a NIC, but --net none gives the VM none$/, /--bridge NAME, --net bridge:NAME or --network NAME/),
+  ...both('--guest-family of another OS family', ['--guest-family', 'rhel9', ...SMALL], 'INVALID_INPUT', /^--guest-family rhel9 does not fit the bundle's OS \(Debian .*, debian family\)$/, /drop --guest-family to use the detected one, or give one for this OS: debian, ubuntu, systemd-networkd/),
   flags('--wait with --no-start', ['--wait', '--no-start'], 'INVALID_INPUT', /--wait needs the VM to start; drop --no-start/),
   { ...flags('missing mkfs.ext4', [], 'MISSING_TOOL', /required host program\(s\) not installed: mkfs\.ext4/, /apt-get install e2fsprogs/), cliEnv: () => ({ PATH: pathWithoutMkfs }) },
   { ...flags('libvirt not reachable', [], 'HYPERVISOR_UNREACHABLE', /cannot connect to libvirt at qemu\+unix:\/\/\/system\?socket=\/nonexistent\/sock/, /start libvirtd/), on: 'unreachable' },
@@ -209,6 +219,15 @@ describe('bad input gets a clear error, a non-zero exit, and nothing left behind
       expect(ok.exitCode, ok.stderr).toBe(0);
       const below = await run(env, [name, '--bundle', B, '--disk', `${min - 256}M`, '--swap', '256M', '--dry-run']);
       expect(below.exitCode, below.stderr).toBe(EXIT_CODES.INSUFFICIENT_SPACE);
+    });
+
+    it('--no-start --dry-run accepts a bridge that does not exist yet, as the build does, and says so', async ({ expect }) => {
+      const name = n();
+      const r = await run(env, [name, '--bundle', B, '--memory', '256M', '--disk', '1G', '--swap', '0', '--bridge', 'nosuchbr0', '--no-start', '--dry-run']);
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/^ {2}note: {5}bridge nosuchbr0 does not exist yet \(needed at start\)$/m);
+      expect(r.stdout).toContain("<source bridge='nosuchbr0'/>");
+      expect(await leftovers(env, name)).toEqual([]);
     });
 
     it('--dry-run prints the plan and the domain XML and changes nothing', async ({ expect }) => {

@@ -8,7 +8,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { EXIT_CODES } from '../../src/errors.js';
 import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { startBind9, type Bind9 } from '../harness/bind9.js';
@@ -139,9 +140,22 @@ describe('vm build --network', () => {
   it('refuses a name that resolves elsewhere (and says which record), unless --force', async () => {
     const name = uniqueName('vmfnet');
     await bind.nsupdate([`update add ${name}.${ZONE}. 60 A 192.0.2.7`, 'send']);
-    const r = await cli(['vm', 'build', name, '--bundle', bundle, '--network', 'lab', ...base]);
-    expect(r.exitCode).toBe(5);
-    expect(r.stderr).toContain(`${name}.${ZONE}. A 192.0.2.7`);
+    // The dry run makes the same lookup as the build, and refuses the same way.
+    for (const extra of [['--dry-run'], []]) {
+      const r = await cli(['vm', 'build', name, '--bundle', bundle, '--network', 'lab', ...base, ...extra]);
+      expect(r.exitCode, `${extra.join(' ')}: ${r.stderr}`).toBe(5);
+      expect(r.stderr).toContain(`${name}.${ZONE}. A 192.0.2.7`);
+      expect(r.stderr).toMatch(/^hint: pick another name or address, remove the record, or pass --force/m);
+      expect(await leftovers(env, name)).toEqual([]);
+    }
+    const dryForce = await cli(['vm', 'build', name, '--bundle', bundle, '--network', 'lab', '--force', ...base, '--dry-run']);
+    expect(dryForce.exitCode, dryForce.stderr).toBe(0);
+    // A DNS server that does not answer fails the dry run as it would fail the build.
+    const deaf = join(env.dir, 'deaf-dns.yaml');
+    await writeFile(deaf, (await readFile(env.configPath, 'utf8')).replace(`127.0.0.1:${bind.server.port}`, '127.0.0.1:1'));
+    const u = await cli(['vm', 'build', name, '--bundle', bundle, '--network', 'lab', ...base, '--dry-run'], { VMFORGE_CONFIG: deaf });
+    expect(u.exitCode, u.stderr).toBe(EXIT_CODES.UNREACHABLE);
+    expect(u.stderr).toContain('127.0.0.1:1');
     expect(await leftovers(env, name)).toEqual([]);
     expect((await leases('lab')).some((l) => l.vm_name === name)).toBe(false);
     const f = await cli(['vm', 'build', name, '--bundle', bundle, '--network', 'lab', '--force', ...base]);

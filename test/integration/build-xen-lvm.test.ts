@@ -168,6 +168,8 @@ function normalize(text: string): string {
     .replaceAll(env.dir, '<dir>')
     .replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, '<uuid>')
     .replace(/(52:54:00|00:16:3e)(:[0-9a-f]{2}){3}/g, '$1:<mac>')
+    // The accelerator verdict depends on the host (KVM or not, probe cached or not).
+    .replace(/^ {2}accel: {4}.*$/m, '  accel:    <verdict>')
     .replace(/debian-bookworm:[0-9a-z-]+/g, 'debian-bookworm:<version>')
     .replace(/, \d+ MiB unpacked, kernel \/boot\/vmlinuz-\S+\)/, ', <size> unpacked, kernel <kernel>)')
     .replace(/\/boot\/(vmlinuz|initrd\.img)-[^\s<]+/g, '/boot/$1-<version>');

@@ -21,7 +21,7 @@ import type { GuestEditInput } from './input.js';
 export type { GuestAdapter } from './adapter-types.js';
 export type { GuestEditInput } from './input.js';
 export type { GuestFamily } from './families.js';
-export { GUEST_FAMILIES, parseGuestFamily, resolveGuestFamily } from './families.js';
+export { GUEST_FAMILIES, parseGuestFamily, requireFamilyFitsOs, resolveGuestFamily } from './families.js';
 export { DETECTION_READS, describeGuestOs, detectGuestFamily } from './detect.js';
 export { SELINUX_MODES, parseSelinuxMode, type SelinuxMode } from './selinux.js';
 

@@ -33,3 +33,30 @@ export function resolveGuestFamily(forced: string | undefined, detected: GuestFa
   if (detected !== null) return detected;
   throw invalidInput(`vmforge does not know how to configure this guest OS (${osDescription})`, GUEST_FAMILY_HINT);
 }
+
+/** The os-release families (manifest os.family) each guest family adapts; systemd-networkd fits any systemd OS. */
+const FITS_OS: Record<GuestFamily, readonly string[] | 'any'> = {
+  debian: ['debian'],
+  ubuntu: ['debian'],
+  'systemd-networkd': 'any',
+  'rhel-legacy': ['rhel'],
+  rhel8: ['rhel'],
+  rhel9: ['rhel'],
+};
+
+/**
+ * A forced --guest-family that contradicts the bundle's detected OS family (rhel9 files on a Debian root) would
+ * write config the guest never reads. Only an OS of unknown family ('other') takes any family: that is what the
+ * flag is for.
+ */
+export function requireFamilyFitsOs(forced: string | undefined, os: { family: string; prettyName: string }): void {
+  if (forced === undefined || os.family === 'other') return;
+  const family = parseGuestFamily(forced);
+  const fits = FITS_OS[family];
+  if (fits === 'any' || fits.includes(os.family)) return;
+  const matching = GUEST_FAMILIES.filter((f) => FITS_OS[f] === 'any' || (FITS_OS[f] as readonly string[]).includes(os.family));
+  throw invalidInput(
+    `--guest-family ${family} does not fit the bundle's OS (${os.prettyName}, ${os.family} family)`,
+    `drop --guest-family to use the detected one, or give one for this OS: ${matching.join(', ')}`,
+  );
+}

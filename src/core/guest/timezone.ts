@@ -13,6 +13,29 @@ export function validateTimezone(zone: string): string {
   return zone;
 }
 
+/**
+ * Refuses, before any disk work, a name that is no time zone at all ('Europe/Nowhere'). Checked against the IANA
+ * database compiled into Node (ICU): the same answer on every host, unlike the host's /usr/share/zoneinfo (which
+ * need not match the guest's, or exist), and the bundle manifest does not list zoneinfo. The guest's own zoneinfo
+ * is still checked when the disk is edited (timezoneEdits), for a template without tzdata.
+ */
+export function requireKnownTimezone(zone: string): string {
+  validateTimezone(zone);
+  // zoneinfo's posix/ and right/ trees hold the same names.
+  const name = zone.replace(/^(posix|right)\//, '');
+  let resolved: string;
+  try {
+    resolved = new Intl.DateTimeFormat('en-US', { timeZone: name }).resolvedOptions().timeZone;
+  } catch {
+    throw invalidInput(`time zone ${quoteForMessage(zone)} is not a known zone`, "give an IANA name like 'Europe/Berlin' or 'UTC'; list them with 'timedatectl list-timezones' (or look under /usr/share/zoneinfo)");
+  }
+  // ICU matches names in any case; zoneinfo file names are case-sensitive.
+  if (resolved !== name && resolved.toLowerCase() === name.toLowerCase()) {
+    throw invalidInput(`time zone ${quoteForMessage(zone)} is not spelt as zoneinfo spells it`, `use '${resolved}'`);
+  }
+  return zone;
+}
+
 /** The directory whose listing shows whether the zone exists in the guest ('/usr/share/zoneinfo/Europe'). */
 export function zoneDirOf(zone: string): string {
   const parts = zone.split('/');

@@ -12,7 +12,7 @@ import type { DomainModel } from '../domain-xml/model.js';
 import type { HypervisorType, NicAttachment, VmSpec } from '../model/spec.js';
 import { formatSize, MiB } from '../units.js';
 import { VmforgeError } from '../../errors.js';
-import { detectGuestFamily, resolveGuestFamily, type GuestFamily } from '../guest/adapter.js';
+import { detectGuestFamily, requireFamilyFitsOs, resolveGuestFamily, type GuestFamily } from '../guest/adapter.js';
 import type { CloneStrategy } from './golden-plan.js';
 import { planStorage, storageDiskSteps, describeStorage, type StoragePlan, type LvmFacts } from './storage-plan.js';
 import { pygrubCfg, XEN_PV_KERNEL_CMDLINE } from '../boot/pygrub.js';
@@ -22,6 +22,8 @@ export interface BuildFacts {
   domainType: HypervisorType;
   /** How the domain type was chosen (KVM/QEMU only), for the dry-run plan. */
   accelerator?: string;
+  /** The NIC's bridge, when it is not on this host yet (a --no-start build may be defined before it exists). */
+  bridgeMissing?: string;
   bundleRef: string;
   manifest: Manifest;
   storageDir: string;
@@ -98,6 +100,7 @@ export interface BuildPlan {
   manifest: Manifest;
   domainType: HypervisorType;
   accelerator?: string;
+  bridgeMissing?: string;
   mac: string;
   uuid: string;
   /** `disk`: the disk image or LV; under the Xen partitions layout the root device (xvda1). */
@@ -153,6 +156,7 @@ export function planBuild(spec: VmSpec, wait: boolean, f: BuildFacts): BuildPlan
   const storage = planStorage(spec, f.storageDir, f.lvm);
   const layout = storage.diskLayout;
   // Unknown OS: refused here, before anything exists, unless --guest-family says how to adapt it.
+  requireFamilyFitsOs(spec.guestFamily, f.manifest.os);
   const guestFamily = resolveGuestFamily(spec.guestFamily, detectGuestFamily({ manifestOs: f.manifest.os }), f.manifest.os.prettyName);
   const kernelEntry = f.manifest.kernels[0];
   if (!kernelEntry) {
@@ -227,6 +231,7 @@ export function planBuild(spec: VmSpec, wait: boolean, f: BuildFacts): BuildPlan
     manifest: f.manifest,
     domainType: f.domainType,
     ...(f.accelerator ? { accelerator: f.accelerator } : {}),
+    ...(f.bridgeMissing ? { bridgeMissing: f.bridgeMissing } : {}),
     mac: f.ids.mac,
     uuid: f.ids.uuid,
     paths,
@@ -328,7 +333,7 @@ export function describePlan(p: BuildPlan): string {
   return [
     `Plan for VM ${s.name} (dry run: nothing was changed)`,
     `  bundle:   ${p.bundleRef} (${p.manifest.os.prettyName}, ${formatSize(p.manifest.unpackedBytes)} unpacked, kernel ${p.kernel.kernel})`,
-    `  guest:    adapted as ${p.guestFamily}${s.timezone ? `, time zone ${s.timezone}` : ''}, SELinux ${s.selinux}`,
+    `  guest:    adapted as ${p.guestFamily}${s.timezone ? `, time zone ${s.timezone}` : ''}, ${describeSelinux(p)}`,
     `  domain:   ${p.domainType}${s.hypervisor === 'xen' ? ` ${s.xenMode ?? 'pv'}` : ''}, ${s.cpus} vCPU, ${formatSize(s.memoryMiB * MiB)}, uuid ${p.uuid}${s.firmware === 'uefi' ? ', UEFI (OVMF)' : ''}`,
     ...(p.accelerator ? [`  accel:    ${p.accelerator}`] : []),
     ...(p.clone
@@ -337,12 +342,20 @@ export function describePlan(p: BuildPlan): string {
     `  root fs:  ${s.fs} UUID=${p.rootFsUuid}`,
     `  boot:     ${describeBoot(p)}`,
     `  network:  NIC ${p.domain.interfaces.length ? `${describeNicShort(s.nic)} mac ${p.mac}` : 'none'}; guest ${net}${s.network ? ` (leased from network ${s.network}${p.steps.some((x) => x.id === 'network.lease') ? '; the address shown is the lowest free one now' : ''})` : ''}`,
+    ...(p.bridgeMissing ? [`  note:     bridge ${p.bridgeMissing} does not exist yet (needed at start)`] : []),
     describeIdentity(p),
     ...(p.cloudInit ? [`  cloud-init: NoCloud seed ${p.cloudInit.seedPath} (meta-data, user-data${s.nic.type === 'none' ? '' : ', network-config'}), CD-ROM sda`] : []),
-    `  console:  ${p.paths.consoleLog}`,
+    // xenconsoled keeps a Xen guest's console; the domain XML names no log file for it.
+    `  console:  ${s.hypervisor === 'xen' ? `virsh console ${s.name} (no log file under Xen)` : p.paths.consoleLog}`,
     `  steps:`,
     ...p.steps.map((x, i) => `    ${String(i + 1).padStart(2)}. ${x.title}`),
   ].join('\n');
+}
+
+/** The SELinux edit runs only where the guest has /etc/selinux/config: certain for the RHEL families, rare elsewhere. */
+function describeSelinux(p: BuildPlan): string {
+  const mode = p.spec.selinux;
+  return p.guestFamily.startsWith('rhel') ? `SELinux ${mode}` : `SELinux ${mode} only if the guest has a policy (/etc/selinux/config)`;
 }
 
 function describeBoot(p: BuildPlan): string {

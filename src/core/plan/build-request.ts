@@ -10,7 +10,8 @@ import { formatIpv4, parseIpv4, parseIpv4Cidr, sameSubnet } from '../ipam/ipv4.j
 import { MBR_MAX_DISK_BYTES } from '../disk/layout.js';
 import { formatSize, GiB, MiB, parseSize } from '../units.js';
 import { parseGuestFamily, parseSelinuxMode } from '../guest/adapter.js';
-import { validateTimezone } from '../guest/timezone.js';
+import { requireKnownTimezone } from '../guest/timezone.js';
+import { requireLocalUri, requireUriFitsHypervisor } from '../libvirt-uri.js';
 import { validateMac } from '../ipam/mac.js';
 import { parseStorageSpec } from '../storage/lvm-plan.js';
 
@@ -124,10 +125,13 @@ export function specFromRequest(req: BuildRequest, config: Config): VmSpec & { n
 
   if (req.bridge && req.net) throw invalidInput('give either --bridge or --net, not both');
   const nicRequest = req.bridge ? parseNic(`bridge:${req.bridge}`) : parseNic(req.net ?? d.net);
+  if (req.ip && network === undefined && nicRequest !== 'auto' && nicRequest.type === 'none') {
+    throw invalidInput(`--ip ${req.ip} needs a NIC, but ${req.net ? '--net none' : 'defaults.net: none'} gives the VM none`, 'drop --ip, or attach a NIC with --bridge NAME, --net bridge:NAME or --network NAME');
+  }
 
   const guestFamily = req.guestFamily === undefined ? undefined : parseGuestFamily(req.guestFamily);
   const selinux = parseSelinuxMode(req.selinux ?? 'relabel');
-  const timezone = req.timezone === undefined ? undefined : validateTimezone(req.timezone);
+  const timezone = req.timezone === undefined ? undefined : requireKnownTimezone(req.timezone);
 
   return {
     name,
@@ -176,6 +180,8 @@ type Platform = Pick<VmSpec, 'hypervisor' | 'xenMode' | 'xenDisk' | 'storage' | 
 function platformFromRequest(req: BuildRequest, config: Config, boot: 'grub' | 'kernel'): Platform {
   const hypervisor = req.hypervisor ?? config.libvirt.hypervisor;
   if (hypervisor !== 'kvm' && hypervisor !== 'xen') throw invalidInput(`--hypervisor '${hypervisor}' is not supported`, 'use kvm (KVM, or QEMU/TCG without /dev/kvm) or xen');
+  requireLocalUri(config.libvirt.uri);
+  requireUriFitsHypervisor(config.libvirt.uri, hypervisor);
   const xen = hypervisor === 'xen';
   if (!xen && (req.xenMode !== undefined || req.xenDisk !== undefined)) throw invalidInput('--xen-mode and --xen-disk need --hypervisor xen');
   const xenMode = req.xenMode ?? 'pv';

@@ -39,7 +39,9 @@ function facts(domainType: BuildFacts['domainType'], lvm?: BuildFacts['lvm']): B
 }
 
 function spec(req: Partial<BuildRequest>): VmSpec {
-  const { nicRequest: _n, ...s } = specFromRequest({ name: 'web1', bundle: 'debian-bookworm', ...req }, config);
+  // A Xen guest is built on a Xen connection (a qemu:// URI refuses --hypervisor xen).
+  const cfg = req.hypervisor === 'xen' ? ({ ...config, libvirt: { ...config.libvirt, uri: 'xen:///system' } } as Config) : config;
+  const { nicRequest: _n, ...s } = specFromRequest({ name: 'web1', bundle: 'debian-bookworm', ...req }, cfg);
   return { ...s, nic: { type: 'bridge', bridge: 'br0' } };
 }
 

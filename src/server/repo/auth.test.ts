@@ -61,6 +61,27 @@ describe('resolveTokens', () => {
     }
   });
 
+  it('one secret under two names is refused at start, naming both and never the secret', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'va-auth-'));
+    try {
+      await writeFile(join(dir, 't'), `${RW}\n`);
+      for (const list of [
+        [{ name: 'rw', token: RW, scopes: ['read', 'write'] }, { name: 'ro', token: RW, scopes: ['read'] }],
+        [{ name: 'rw', tokenFile: join(dir, 't'), scopes: ['write'] }, { name: 'other', token: RO, scopes: ['read'] }, { name: 'ro', token: RW, scopes: ['read'] }],
+      ]) {
+        const err = await resolveTokens(cfg(list)).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(VmforgeError);
+        const e = err as VmforgeError;
+        expect(e.code).toBe('INVALID_CONFIG');
+        expect(e.message).toMatch(/repoServer\.tokens 'rw' and 'ro' have the same token/);
+        expect(e.hint).toMatch(/openssl rand -hex 32/);
+        expect(`${e.message} ${e.hint}`).not.toContain(RW);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('a missing or short token file is a config error', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'vmforge-auth-'));
     try {

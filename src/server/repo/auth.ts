@@ -51,7 +51,16 @@ export async function resolveTokens(cfg: Config['repoServer']): Promise<RepoToke
         hint: 'make one with: openssl rand -hex 32',
       });
     }
-    out.push(makeToken(t.name, token, t.scopes));
+    const made = makeToken(t.name, token, t.scopes);
+    // One secret under two names would authenticate as whichever is listed first: the other entry's scopes and
+    // name in the log would be a lie. Compared as digests, so no message can carry the secret.
+    const same = out.find((o) => o.digest.equals(made.digest));
+    if (same) {
+      throw new VmforgeError('INVALID_CONFIG', `repoServer.tokens '${same.name}' and '${t.name}' have the same token`, {
+        hint: 'give each name its own token (make one with: openssl rand -hex 32), or merge them into one entry with both scopes',
+      });
+    }
+    out.push(made);
   }
   return out;
 }

@@ -53,6 +53,10 @@ export function describeError(e: unknown): { status: number; body: ErrorBody; in
   // Fastify's own 4xx errors (bad URL encoding, header limits, ...) carry a statusCode.
   const sc = (e as { statusCode?: unknown } | null)?.statusCode;
   if (typeof sc === 'number' && sc >= 400 && sc < 500) {
+    // These messages quote the whole URL: kilobytes echoed back (and into logs) for a request that is refused anyway.
+    if (sc === 414) return { status: sc, body: errorBody('INVALID_INPUT', 'the URL is too long'), internal: false };
+    const code = (e as { code?: unknown }).code;
+    if (code === 'FST_ERR_BAD_URL') return { status: sc, body: errorBody('INVALID_INPUT', 'the URL holds a malformed %-escape'), internal: false };
     return { status: sc, body: errorBody(sc === 404 ? 'NOT_FOUND' : 'INVALID_INPUT', (e as Error).message), internal: false };
   }
   return { status: 500, body: errorBody('INTERNAL', 'internal server error'), internal: true };
