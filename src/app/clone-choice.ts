@@ -16,8 +16,8 @@ export function parseCloneSetting(text: string): CloneSetting {
   return text as CloneSetting;
 }
 
-/** Why qcow2 cannot be used here, or null when it can. */
-async function qcow2Missing(): Promise<string | null> {
+/** Why qcow2 cannot be used here, or null when it can (also `host check`'s precondition for its FUSE export). */
+export async function qcow2Missing(): Promise<string | null> {
   for (const tool of ['qemu-img', 'qemu-storage-daemon']) if (!which(tool)) return `${tool} is not installed (apt-get install qemu-utils qemu-system-common)`;
   const fuse = await access('/dev/fuse', constants.R_OK | constants.W_OK).then(() => true, () => false);
   return fuse ? null : '/dev/fuse is missing (modprobe fuse)';

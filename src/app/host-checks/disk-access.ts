@@ -3,7 +3,6 @@
  * partition's offset (or partx on a whole-disk loop), and a qcow2 image seen as raw through qemu-storage-daemon's
  * FUSE export (the warm path's clones).
  */
-import { constants } from 'node:fs';
 import { access, mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +12,7 @@ import { requireDaemonRunner } from '../../exec/daemon.js';
 import { which } from '../../exec/host-tools.js';
 import { attachLoop, detachLoop } from '../../exec/tools/loop.js';
 import { exportQcow2AsRaw } from '../../exec/tools/qsd-fuse.js';
+import { qcow2Missing } from '../clone-choice.js';
 import { findingOf, type CheckEnv, type Finding } from '../host-check.js';
 
 export async function diskAccessChecks(env: CheckEnv): Promise<Finding[]> {
@@ -41,11 +41,9 @@ export async function diskAccessChecks(env: CheckEnv): Promise<Finding[]> {
       'disk.fuse',
       'FUSE export of a qcow2 image (qemu-storage-daemon)',
       async () => {
-        await access('/dev/fuse', constants.R_OK | constants.W_OK).catch(() => {
-          throw new VmforgeError('MISSING_TOOL', '/dev/fuse is missing or not writable', { hint: 'modprobe fuse (in a container: pass /dev/fuse in)' });
-        });
-        const missing = ['qemu-img', 'qemu-storage-daemon'].filter((t) => !which(t));
-        if (missing.length) throw new VmforgeError('MISSING_TOOL', `${missing.join(' and ')} not installed`, { hint: 'apt-get install qemu-utils qemu-system-common' });
+        // The same precondition the build's clone choice applies, then the export itself.
+        const missing = await qcow2Missing();
+        if (missing) throw new VmforgeError('MISSING_TOOL', missing, { hint: 'modprobe fuse (in a container: pass /dev/fuse in); apt-get install qemu-utils qemu-system-common' });
         const qcow2 = join(dir, 'probe.qcow2');
         await runner.run(['qemu-img', 'create', '-q', '-f', 'qcow2', qcow2, '1M'], { timeoutMs: 30_000, signal: env.signal });
         const exp = await exportQcow2AsRaw(requireDaemonRunner(runner), { qcow2Path: qcow2, exportPath: join(dir, 'probe.raw'), readOnly: true, expectedSizeBytes: MiB, signal: env.signal });
